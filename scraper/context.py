@@ -1,0 +1,44 @@
+"""What a discovery spider may ask of the crawl it runs in.
+
+Spiders stay generic: they parse discovery documents and fetch article pages; the
+crawl context decides whether an article is wanted (first sighting in this job, not
+stored yet, newer than --since, within --limit) and keeps the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from scraper.config import Settings, Source
+from scraper.models import Discovery, SourceDefaults
+from scraper.summary import CrawlSummary
+
+
+class CrawlContext(Protocol):
+    settings: Settings
+    source: Source
+    summary: CrawlSummary
+
+    @property
+    def defaults(self) -> SourceDefaults: ...
+
+    def claim(self, discovery: Discovery) -> bool:
+        """Count the discovery and say whether its article page should be fetched.
+
+        False when this job already claimed the URL (another channel listed it), when it
+        is stored and the channel reports no newer modification, when it is older than
+        ``--since``, or when ``--limit`` articles were already claimed."""
+        ...
+
+    def limit_reached(self) -> bool:
+        """True once ``--limit`` articles were claimed: spiders stop paginating."""
+        ...
+
+    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """Google News article ids already resolved to publisher URLs (never asked twice)."""
+        ...
+
+    def remember_gnews(self, article_id: str, url: str) -> None:
+        """Keep a newly resolved Google News id for later crawls."""
+        ...

@@ -1,0 +1,120 @@
+"""The Document: one article in the service's fixed text format (DESIGN section 2).
+
+``render`` turns a Document into the exact text of a record file and ``parse`` reads such
+text back into an equal Document, so producers and consumers share one definition.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from scraper.text import join_paragraphs, single_line
+from scraper.urls import article_id
+
+TITLE_PREFIX = "# Título: "
+CONTENT_HEADER = "### Conteúdo:"
+_HEADER_KEYS = ("Data", "Tipo", "URL", "Origem", "Idioma", "Agregador")
+_ORIGIN = re.compile(r"\[(?P<name>.*)\]\((?P<url>[^()\s]*)\)")
+
+
+class DocumentFormatError(ValueError):
+    """The text is not a record in the document format."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One normalized article. Field values are cleaned on construction so that every
+    Document renders to a well-formed record and parses back to itself."""
+
+    title: str
+    published: datetime
+    type: str
+    url: str
+    source_name: str
+    source_url: str
+    language: str
+    aggregator: str
+    content: str
+    id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.published.tzinfo is None or self.published.utcoffset() is None:
+            raise ValueError("Document.published must carry a time zone")
+        set_ = object.__setattr__
+        for name in ("title", "type", "url", "source_name", "source_url", "language", "aggregator"):
+            set_(self, name, single_line(getattr(self, name)))
+        # "(" and ")" would end the Origem link early; percent-encoding keeps the URL equal.
+        set_(self, "source_url", self.source_url.replace("(", "%28").replace(")", "%29"))
+        set_(self, "published", self.published.replace(microsecond=0))
+        set_(self, "content", join_paragraphs([self.content]))
+        for name in ("title", "url", "content"):
+            if not getattr(self, name):
+                raise ValueError(f"Document.{name} must not be empty")
+        set_(self, "id", article_id(self.url))
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return self.content.split("\n\n")
+
+
+def format_date(moment: datetime) -> str:
+    """``YYYY-MM-DD HH:MM:SS±HH:MM`` as in the record's ``Data`` line."""
+    return moment.replace(microsecond=0).isoformat(sep=" ")
+
+
+def render(doc: Document) -> str:
+    """The record text of ``doc``: UTF-8 ready, ``\\n`` line ends, one final newline."""
+    header = [
+        f"{TITLE_PREFIX}{doc.title}",
+        "",
+        f">Data: {format_date(doc.published)}",
+        f">Tipo: {doc.type}",
+        f">URL: {doc.url}",
+        f">Origem: [{doc.source_name}]({doc.source_url})",
+        f">Idioma: {doc.language}",
+        f">Agregador: {doc.aggregator}",
+        "",
+        CONTENT_HEADER,
+        "",
+    ]
+    return "\n".join(header) + "\n" + doc.content + "\n"
+
+
+def parse(text: str) -> Document:
+    """Read record text back into a Document; DocumentFormatError says what is wrong."""
+    lines = text.split("\n")
+    if len(lines) < 13 or text.endswith("\n\n") or not text.endswith("\n"):
+        raise DocumentFormatError("not a complete record (too short or wrong final newline)")
+    if not lines[0].startswith(TITLE_PREFIX) or lines[1] != "":
+        raise DocumentFormatError("first line must be '# Título: ...' followed by a blank line")
+    values: dict[str, str] = {}
+    for key, line in zip(_HEADER_KEYS, lines[2:8], strict=True):
+        prefix = f">{key}: "
+        if not line.startswith(prefix) and line != prefix.rstrip():
+            raise DocumentFormatError(f"expected '>{key}:' line, found {line[:40]!r}")
+        values[key] = line[len(prefix) :]
+    if lines[8:11] != ["", CONTENT_HEADER, ""]:
+        raise DocumentFormatError("expected a blank line, '### Conteúdo:' and a blank line")
+    origin = _ORIGIN.fullmatch(values["Origem"])
+    if origin is None:
+        raise DocumentFormatError("'>Origem:' must be '[name](url)'")
+    try:
+        published = datetime.fromisoformat(values["Data"])
+    except ValueError as exc:
+        raise DocumentFormatError(f"bad '>Data:' value {values['Data']!r}") from exc
+    try:
+        return Document(
+            title=lines[0][len(TITLE_PREFIX) :],
+            published=published,
+            type=values["Tipo"],
+            url=values["URL"],
+            source_name=origin["name"],
+            source_url=origin["url"],
+            language=values["Idioma"],
+            aggregator=values["Agregador"],
+            content="\n".join(lines[11:-1]),
+        )
+    except ValueError as exc:
+        raise DocumentFormatError(str(exc)) from exc

@@ -1,0 +1,65 @@
+"""The values passed between discovery, extraction and storage.
+
+They are plain, picklable dataclasses: a FetchedPage crosses into an extraction worker
+process and a Document or Skip comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from scraper.document import Document
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What a discovery channel knows about one article before it is fetched."""
+
+    url: str  # publisher article URL (a Google News link already resolved), normalized
+    source_id: str
+    channel: str  # feed | sitemap | listing | gnews
+    aggregator: str  # the label written to "Agregador"
+    title: str | None = None  # as the channel gave it (Google News keeps " - Publisher")
+    # Publication time; a date without time means "that calendar day" (DESIGN section 2).
+    published: datetime | date | None = None
+    modified: datetime | None = None  # sitemap lastmod / feed updated, to spot changes
+    publisher_name: str | None = None  # Google News <source>: overrides the source's name
+    publisher_url: str | None = None
+    discovered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SourceDefaults:
+    """The parts of a source's config that the normalizer needs, in a picklable form."""
+
+    source_id: str
+    name: str
+    homepage: str
+    language: str | None
+    type: str
+    allow_crawl_time: bool
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """An article page as downloaded, ready to be extracted in a worker process."""
+
+    discovery: Discovery
+    source: SourceDefaults
+    url: str  # final URL after redirects (original host even when host_map rewrote it)
+    body: bytes
+    encoding: str | None  # charset from the HTTP headers, when it declared one
+    timezone: str
+    fetched_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A page that yields no document, and why (counted in the summary under the reason)."""
+
+    url: str
+    reason: str
+
+
+ExtractionOutcome = Document | Skip

@@ -1,0 +1,1 @@
+"""Storage: the flat files (always) and a database (PostgreSQL, or embedded SQLite)."""

@@ -1,0 +1,50 @@
+"""Whitespace and control-character hygiene shared by the document format and extraction.
+
+The document format is line-based, so every single-line field must be free of anything a
+reader could take for a line break (``str.splitlines`` knows more of them than ``\\n``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Everything str.splitlines() treats as a line boundary, besides "\n" itself.
+_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+# C0/C1 control characters other than tab and newline carry no text.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+
+def _scrub(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\r\n", "\n")
+    text = _LINE_BREAKS.sub("\n", text)
+    text = _CONTROL.sub("", text)
+    return text.replace("\ufeff", "")
+
+
+def single_line(text: str) -> str:
+    """Collapse all whitespace (line breaks included) to single spaces and strip the ends."""
+    return " ".join(_scrub(text).split())
+
+
+def paragraphs(text: str) -> list[str]:
+    """Split text into paragraphs at blank lines.
+
+    Inside a paragraph, each line is stripped and runs of spaces become one space; empty
+    lines vanish. The result never contains a blank line or a trailing space.
+    """
+    result: list[str] = []
+    for block in _BLANK_LINES.split(_scrub(text)):
+        lines = [_HORIZONTAL_SPACE.sub(" ", line).strip() for line in block.split("\n")]
+        kept = "\n".join(line for line in lines if line)
+        if kept:
+            result.append(kept)
+    return result
+
+
+def join_paragraphs(parts: list[str]) -> str:
+    """The canonical content text: paragraphs separated by exactly one blank line."""
+    return "\n\n".join(p for part in parts for p in paragraphs(part))
