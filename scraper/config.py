@@ -232,7 +232,13 @@ class Settings(_Strict):
 
 def _describe(path: Path, error: ValidationError) -> str:
     first = error.errors()[0]
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+    # pydantic puts the channel's kind (its union tag) into the location: drop it.
+    loc = [
+        part
+        for i, part in enumerate(first["loc"])
+        if not (i and isinstance(first["loc"][i - 1], int) and part in DEFAULT_AGGREGATOR)
+    ]
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
     key = key.lstrip(".") or "(top level)"
     message = str(first["msg"]).removeprefix("Value error, ")
     more = len(error.errors()) - 1

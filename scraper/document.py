@@ -79,7 +79,8 @@ def render(doc: Document) -> str:
         CONTENT_HEADER,
         "",
     ]
-    return "\n".join(header) + "\n" + doc.content + "\n"
+    # An empty value must not leave a trailing space (">Tipo:" rather than ">Tipo: ").
+    return "\n".join(line.rstrip() for line in header) + "\n" + doc.content + "\n"
 
 
 def parse(text: str) -> Document:

@@ -60,6 +60,8 @@ class Skip:
 
     url: str
     reason: str
+    # True when something went wrong (counted as failed), False for an expected skip.
+    failure: bool = False
 
 
 ExtractionOutcome = Document | Skip

@@ -1,0 +1,270 @@
+"""The ``scraper`` command (typer + rich): a thin layer over the library."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import urllib.request
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, NoReturn
+from urllib.parse import urlsplit
+
+import typer
+from rich.console import Console
+
+from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
+from scraper.summary import CrawlSummary
+
+app = typer.Typer(
+    help="Keeps a collection of news articles up to date.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "--config", envvar="SCRAPER_CONFIG", help="Folder with settings.yaml and sources/."
+    ),
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", help="Folder of the document files.")]
+DatabaseOpt = Annotated[
+    str | None, typer.Option("--database", help="postgresql://... (default: embedded SQLite).")
+]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")]
+
+EXIT_CONFIG = 2
+EXIT_UNREACHABLE = 3
+EXIT_DATABASE_BEHIND = 4
+EXIT_FAILED = 1
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Scrapy's per-request chatter only at -vv.
+    logging.getLogger("scrapy").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+
+
+def load_config(
+    config: Path, output: Path | None = None, database: str | None = None
+) -> tuple[Settings, dict[str, Source]]:
+    try:
+        settings = load_settings(config, output_dir=output, database_url=database)
+        sources = load_sources(config)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    return settings, sources
+
+
+def select_sources(sources: dict[str, Source], ids: list[str], all_: bool) -> list[Source]:
+    if all_ == bool(ids):
+        fail("name one or more SOURCE_IDs, or give --all", EXIT_CONFIG)
+    if all_:
+        if not sources:
+            fail("no sources configured", EXIT_CONFIG)
+        return list(sources.values())
+    unknown = [i for i in ids if i not in sources]
+    if unknown:
+        known = ", ".join(sorted(sources)) or "none"
+        fail(f"unknown source {unknown[0]!r} (known: {known})", EXIT_CONFIG)
+    return [sources[i] for i in dict.fromkeys(ids)]
+
+
+def parse_since(value: str | None, settings: Settings) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--since: {value!r} is not a date (YYYY-MM-DD) or ISO date-time", EXIT_CONFIG)
+    if len(value) == 10:  # a day: from its start in the output zone
+        moment = datetime.combine(moment.date(), time())
+    return moment if moment.tzinfo else moment.replace(tzinfo=settings.zone)
+
+
+def summary_line(summary: CrawlSummary) -> str:
+    return (
+        f"discovered {summary.discovered}, known {summary.known}, fetched {summary.fetched}, "
+        f"new {summary.new}, updated {summary.updated}, unchanged {summary.unchanged}, "
+        f"skipped {sum(summary.skipped.values())}, failed {sum(summary.failed.values())}"
+    )
+
+
+def print_summary(summaries: dict[str, CrawlSummary], total: CrawlSummary) -> None:
+    for source_id, summary in summaries.items():
+        out.print(f"{source_id}: {summary_line(summary)}", markup=False, highlight=False)
+        for label, reasons in (("skipped", summary.skipped), ("failed", summary.failed)):
+            for reason, count in reasons.most_common():
+                out.print(f"  {label}: {reason} ({count})", markup=False, highlight=False)
+    if len(summaries) > 1:
+        out.print(f"total: {summary_line(total)}", markup=False, highlight=False)
+
+
+@app.command()
+def crawl(
+    source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids to crawl.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Crawl every configured source.")] = False,
+    config: ConfigOpt = Path("config"),
+    output: OutputOpt = None,
+    database: DatabaseOpt = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Articles per source at most.")] = None,
+    since: Annotated[str | None, typer.Option(help="Skip articles published before.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing.")] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Fetch stored articles again to pick up changes.")
+    ] = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Crawl sources now and print a summary."""
+    setup_logging(verbose)
+    settings, sources = load_config(config, output, database)
+    chosen = select_sources(sources, source_ids or [], all_)
+    from scraper.crawl import CrawlOptions
+    from scraper.runner import run_manual_crawl
+
+    options = CrawlOptions(
+        limit=limit, since=parse_since(since, settings), dry_run=dry_run, refresh=refresh
+    )
+    report = run_manual_crawl(settings, chosen, options, progress=err if err.is_terminal else None)
+    print_summary(report.summaries, report.total)
+    if report.nothing_reachable:
+        fail("nothing reachable: no discovery channel answered", EXIT_UNREACHABLE)
+    if report.database_error is not None:
+        fail(
+            f"the database is behind the files ({report.database_error}); "
+            "every file was written: run 'scraper db sync' or crawl again once it is back",
+            EXIT_DATABASE_BEHIND,
+        )
+
+
+@app.command()
+def sources(config: ConfigOpt = Path("config")) -> None:
+    """List the configured sources (and validate their files)."""
+    _settings, loaded = load_config(config)
+    if not loaded:
+        out.print("no sources configured")
+        return
+    for source in loaded.values():
+        schedule = (
+            f"every {source.schedule.every}" if source.schedule.every else source.schedule.cron
+        )
+        channels = ", ".join(channel.kind for channel in source.discovery)
+        out.print(
+            f"{source.id}\t{source.name}\t{schedule}\t{channels}", markup=False, highlight=False
+        )
+
+
+def _fetch(url: str, settings: Settings) -> tuple[str, bytes, str | None]:
+    request = urllib.request.Request(url, headers={"User-Agent": settings.user_agent})
+    with urllib.request.urlopen(request, timeout=settings.download_timeout) as response:
+        body = response.read(settings.max_download_size + 1)
+        if len(body) > settings.max_download_size:
+            fail(f"{url}: response larger than {settings.max_download_size} bytes")
+        return response.geturl(), body, response.headers.get_content_charset()
+
+
+@app.command()
+def extract(
+    target: Annotated[str, typer.Argument(help="Article URL or HTML file.")],
+    source: Annotated[str | None, typer.Option("--source", help="Source id for defaults.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="The page's URL, for a FILE.")] = None,
+    config: ConfigOpt = Path("config"),
+) -> None:
+    """Extract one article and print its document."""
+    from scraper.document import render
+    from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
+    from scraper.normalize import process_page
+    from scraper.urls import normalize_url
+
+    settings = load_settings_only(config)
+    defaults = None
+    if source is not None:
+        _settings, loaded = load_config(config)
+        if source not in loaded:
+            fail(f"unknown source {source!r}", EXIT_CONFIG)
+        chosen = loaded[source]
+        defaults = SourceDefaults(
+            chosen.id,
+            chosen.name,
+            chosen.homepage,
+            chosen.language,
+            chosen.type,
+            chosen.allow_crawl_time,
+        )
+    if target.startswith(("http://", "https://")):
+        try:
+            final_url, body, encoding = _fetch(target, settings)
+        except OSError as exc:
+            fail(f"{target}: {exc}")
+    else:
+        path = Path(target)
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            fail(f"{target}: {exc.strerror or exc}")
+        final_url, encoding = (
+            url or path.resolve().as_uri().replace("file://", "http://localhost"),
+            None,
+        )
+    try:
+        page_url = normalize_url(final_url)
+    except ValueError as exc:
+        fail(str(exc))
+    if defaults is None:
+        parts = urlsplit(page_url)
+        defaults = SourceDefaults(
+            "extract",
+            parts.hostname or "",
+            f"{parts.scheme}://{parts.netloc}",
+            None,
+            "Notícias",
+            False,
+        )
+    discovery = Discovery(
+        url=page_url, source_id=defaults.source_id, channel="extract", aggregator="Web"
+    )
+    outcome = process_page(
+        FetchedPage(discovery, defaults, page_url, body, encoding, settings.timezone)
+    )
+    if isinstance(outcome, Skip):
+        fail(f"{target}: {outcome.reason}")
+    sys.stdout.write(render(outcome))
+
+
+def load_settings_only(config: Path) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+
+
+def _register_storage_commands() -> None:
+    try:
+        from scraper.cli_db import db_app, export_command
+    except ImportError:  # storage commands not installed in this build
+        return
+    app.add_typer(db_app, name="db", help="Database schema and synchronisation.")
+    app.command(name="export")(export_command)
+
+
+_register_storage_commands()
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()

@@ -1,0 +1,313 @@
+"""One crawl job: sources and options in, counts out.
+
+A CrawlService lives as long as its process (the CLI's one crawl, or the daemon's weeks):
+it owns the extraction workers, the file store, the database and Scrapy's crawler
+runner. ``crawl()`` runs the discovery channels of the given sources inside the running
+asyncio reactor and returns a CrawlReport; it holds no other state, so the same job
+could run in another process or on another machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from datetime import time as day_time
+from typing import Any
+
+from scrapy.crawler import AsyncCrawlerRunner, Crawler
+from scrapy.settings import Settings as ScrapySettings
+
+from scraper.config import Settings, Source
+from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
+from scraper.sink import ArticleSink
+from scraper.storage.base import Database, DatabaseError, DiscoveryRecord
+from scraper.storage.files import FileStore
+from scraper.summary import CrawlSummary
+from scraper.urls import article_id
+from scraper.workers import ExtractionPool
+
+log = logging.getLogger(__name__)
+
+ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    limit: int | None = None  # articles fetched per source at most
+    since: datetime | None = None  # ignore articles published before this
+    dry_run: bool = False  # fetch and extract, write nothing
+    refresh: bool = False  # fetch stored articles again (to pick up changes)
+
+
+@dataclass
+class CrawlReport:
+    summaries: dict[str, CrawlSummary]
+    unreachable: list[str] = field(default_factory=list)  # sources with no answer at all
+    database_error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> CrawlSummary:
+        total = CrawlSummary(source_id="total")
+        for summary in self.summaries.values():
+            total.merge(summary)
+        return total
+
+    @property
+    def nothing_reachable(self) -> bool:
+        return bool(self.summaries) and len(self.unreachable) == len(self.summaries)
+
+
+def scrapy_settings(settings: Settings) -> dict[str, Any]:
+    """Scrapy settings shared by every crawl of this service."""
+    return {
+        "TWISTED_REACTOR": ASYNCIO_REACTOR,
+        "USER_AGENT": settings.user_agent,
+        "DOWNLOAD_TIMEOUT": settings.download_timeout,
+        "DOWNLOAD_MAXSIZE": settings.max_download_size,
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_TIMES": settings.retries,
+        "RETRY_HTTP_CODES": RETRY_HTTP_CODES,
+        "HOST_MAP": dict(settings.host_map),
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "scraper.middlewares.BackoffRetryMiddleware": 550,
+            "scraper.middlewares.HostMapMiddleware": 50,
+        },
+        "ITEM_PIPELINES": {"scraper.pipeline.DocumentPipeline": 300},
+        "CONCURRENT_REQUESTS": 32,
+        "CONCURRENT_ITEMS": 50,
+        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_ENABLED": False,
+        "DNS_TIMEOUT": 15,
+        "REACTOR_THREADPOOL_MAXSIZE": 8,
+        "REDIRECT_MAX_TIMES": 10,
+    }
+
+
+def source_settings(base: dict[str, Any], source: Source) -> ScrapySettings:
+    """Per-source politeness: delay and concurrency per host, robots.txt."""
+    settings = ScrapySettings(base)
+    settings.set("DOWNLOAD_DELAY", source.crawl.delay)
+    settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.crawl.concurrency)
+    settings.set("ROBOTSTXT_OBEY", source.crawl.robots)
+    return settings
+
+
+def _as_datetime(value: datetime | date, like: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=like.tzinfo)
+    return datetime.combine(value, day_time(), tzinfo=like.tzinfo)
+
+
+class SourceCrawl:
+    """The CrawlContext of one source within one job (see scraper.context)."""
+
+    def __init__(self, job: _Job, source: Source) -> None:
+        self.job = job
+        self.settings = job.service.settings
+        self.source = source
+        self.summary = CrawlSummary(source.id)
+        self.claimed = 0
+        self.defaults = SourceDefaults(
+            source_id=source.id,
+            name=source.name,
+            homepage=source.homepage,
+            language=source.language,
+            type=source.type,
+            allow_crawl_time=source.allow_crawl_time,
+        )
+
+    # --- CrawlContext -------------------------------------------------------------
+    def limit_reached(self) -> bool:
+        limit = self.job.options.limit
+        return limit is not None and self.claimed >= limit
+
+    def claim(self, discovery: Discovery) -> bool:
+        if discovery.url in self.job.seen:
+            return False  # another channel (or source) of this job listed it already
+        self.job.seen.add(discovery.url)
+        self.summary.add("discovered")
+        self.job.sink.discovered(
+            DiscoveryRecord(
+                url=discovery.url,
+                source_id=self.source.id,
+                channel=discovery.channel,
+                aggregator=discovery.aggregator,
+                discovered_at=discovery.discovered_at or datetime.now().astimezone(),
+            )
+        )
+        since = self.job.options.since
+        if since and discovery.published and _as_datetime(discovery.published, since) < since:
+            self.summary.skip("older than --since")
+            return False
+        if self._already_stored(discovery):
+            self.summary.add("known")
+            return False
+        if self.limit_reached():
+            self.summary.skip("over --limit")
+            return False
+        self.claimed += 1
+        return True
+
+    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+        return self.job.service.resolved_gnews(article_ids)
+
+    def remember_gnews(self, article_id: str, url: str) -> None:
+        self.job.service.remember_gnews(article_id, url)
+
+    # --- the pipeline's entry -------------------------------------------------------
+    async def handle(self, page: FetchedPage) -> None:
+        """Extract ``page`` in a worker process and store the document."""
+        outcome = await self.job.service.pool.extract(page)
+        if isinstance(outcome, Skip):
+            (self.summary.fail if outcome.failure else self.summary.skip)(outcome.reason)
+            log.info(
+                "%s %s: %s", "failed" if outcome.failure else "skipped", page.url, outcome.reason
+            )
+            return
+        since = self.job.options.since
+        if since is not None and outcome.published < since:
+            self.summary.skip("older than --since")
+            return
+        try:
+            await self.job.sink.store(outcome, self.source.id, self.summary)
+        except OSError as exc:
+            self.summary.fail(f"file write: {exc.strerror or type(exc).__name__}")
+            log.error("cannot write the file of %s: %s", page.url, exc)
+
+    def _already_stored(self, discovery: Discovery) -> bool:
+        if self.job.options.refresh:
+            return False
+        path = self.job.service.files.path_of(article_id(discovery.url))
+        if path is None:
+            return False
+        if discovery.modified is None:
+            return True
+        try:
+            stored_at = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+        except OSError:
+            return False
+        return _as_datetime(discovery.modified, stored_at) <= stored_at
+
+
+@dataclass
+class _Job:
+    service: CrawlService
+    options: CrawlOptions
+    sink: ArticleSink
+    seen: set[str] = field(default_factory=set)
+
+
+class CrawlService:
+    """Process-wide crawl machinery; call ``crawl()`` from inside the asyncio reactor."""
+
+    def __init__(self, settings: Settings, database: Database | None) -> None:
+        self.settings = settings
+        self.database = database
+        self.files = FileStore(settings.output_dir)
+        self.pool = ExtractionPool(settings.workers)
+        self.base_settings = scrapy_settings(settings)
+        self.runner = AsyncCrawlerRunner(ScrapySettings(self.base_settings))
+        self._gnews: dict[str, str] = {}
+        self._gnews_new: dict[str, str] = {}
+        self.active: dict[str, SourceCrawl] = {}
+        # Sources crawling at once, across every job of this process (the daemon runs
+        # many jobs concurrently); per-host limits come from each source's crawl policy.
+        self.gate = asyncio.Semaphore(settings.max_concurrent_sources)
+
+    # Google News ids resolved before are never asked again: memory first, then database.
+    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+        wanted = [i for i in article_ids if i not in self._gnews]
+        if wanted and self.database is not None:
+            try:
+                self._gnews.update(self.database.resolved_gnews(wanted))
+            except DatabaseError as exc:
+                log.warning("cannot read resolved Google News links: %s", exc)
+        return {i: self._gnews[i] for i in article_ids if i in self._gnews}
+
+    def remember_gnews(self, article_id: str, url: str) -> None:
+        self._gnews[article_id] = url
+        self._gnews_new[article_id] = url
+
+    def _save_gnews(self) -> None:
+        pending, self._gnews_new = self._gnews_new, {}
+        if pending and self.database is not None:
+            try:
+                self.database.save_gnews(pending)
+            except DatabaseError as exc:
+                log.warning("cannot save resolved Google News links: %s", exc)
+
+    async def crawl(self, sources: list[Source], options: CrawlOptions) -> CrawlReport:
+        started = time.monotonic()
+        sink = ArticleSink(self.files, self.database, dry_run=options.dry_run)
+        job = _Job(self, options, sink)
+        contexts = [SourceCrawl(job, source) for source in sources]
+        report = CrawlReport(summaries={c.source.id: c.summary for c in contexts})
+        for context in contexts:
+            self.active[context.source.id] = context
+
+        async def one(context: SourceCrawl) -> None:
+            async with self.gate:
+                if not await self._crawl_source(context):
+                    report.unreachable.append(context.source.id)
+
+        flusher = asyncio.ensure_future(self._flush_periodically(sink))
+        try:
+            await asyncio.gather(*(one(c) for c in contexts))
+        finally:
+            flusher.cancel()
+            await sink.flush()
+            await asyncio.to_thread(self._save_gnews)
+            for context in contexts:
+                self.active.pop(context.source.id, None)
+        report.database_error = sink.database_error
+        report.seconds = time.monotonic() - started
+        return report
+
+    async def _flush_periodically(self, sink: ArticleSink, every: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await sink.flush()
+
+    async def _crawl_source(self, context: SourceCrawl) -> bool:
+        """Run the source's channels one after another (so the source's per-host delay
+        holds across them); True when any server answered."""
+        from spiders import SPIDERS
+
+        settings = source_settings(self.base_settings, context.source)
+        answered = False
+        for channel in context.source.discovery:
+            crawler = Crawler(SPIDERS[channel.kind], settings)
+            try:
+                await self.runner.crawl(crawler, context=context, channel=channel)
+            except Exception as exc:  # a broken spider must not take the job down
+                log.exception("%s: %s channel crashed", context.source.id, channel.kind)
+                context.summary.fail(f"{channel.kind}: crashed ({type(exc).__name__})")
+            answered = answered or _got_answers(crawler)
+        return answered
+
+    async def stop(self) -> None:
+        """Stop every running crawl gracefully (requests in flight are finished)."""
+        await self.runner.stop()
+
+    def close(self) -> None:
+        self.pool.close()
+        if self.database is not None:
+            self.database.close()
+
+
+def _got_answers(crawler: Crawler) -> bool:
+    stats: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
+    prefix = "downloader/response_status_count/"
+    return any(
+        key.startswith(prefix) and int(key[len(prefix) :]) < 400 and count
+        for key, count in stats.items()
+    )

@@ -1,0 +1,112 @@
+"""Scrapy downloader middlewares of the service.
+
+- HostMapMiddleware fetches configured origins from another origin (a mirror, or a local
+  server in tests) while every URL the rest of the crawl sees stays the original one.
+- BackoffRetryMiddleware retries 429/5xx and network errors like Scrapy's RetryMiddleware,
+  but waits before each retry (Retry-After when given, else exponential backoff), so a
+  struggling server is not hammered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from email.utils import parsedate_to_datetime
+from typing import Any, Self
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+
+_ORIGINAL_URL = "host_map_original_url"
+
+
+def _strip_slash(origin: str) -> str:
+    return origin.rstrip("/")
+
+
+def _swap_prefix(url: str, mapping: dict[str, str]) -> str | None:
+    for prefix, replacement in mapping.items():
+        if url == prefix or url.startswith(prefix + "/") or url.startswith(prefix + "?"):
+            return replacement + url[len(prefix) :]
+    return None
+
+
+class HostMapMiddleware:
+    """Settings key HOST_MAP: {"https://www.example.gov": "http://127.0.0.1:8080"}."""
+
+    def __init__(self, host_map: dict[str, str]) -> None:
+        if not host_map:
+            raise NotConfigured
+        self.forward = {_strip_slash(k): _strip_slash(v) for k, v in host_map.items()}
+        self.backward = {v: k for k, v in self.forward.items()}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler.settings.getdict("HOST_MAP"))
+
+    def process_request(self, request: Request) -> Request | None:
+        if _ORIGINAL_URL in request.meta:
+            return None
+        mapped = _swap_prefix(request.url, self.forward)
+        if mapped is None:
+            return None
+        meta = {**request.meta, _ORIGINAL_URL: request.url}
+        return request.replace(url=mapped, meta=meta, dont_filter=True)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if _ORIGINAL_URL not in request.meta:
+            return response
+        original = _swap_prefix(response.url, self.backward)
+        return response if original is None else response.replace(url=original)
+
+
+def retry_after_seconds(value: bytes | None) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    from datetime import UTC, datetime
+
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """RetryMiddleware plus a wait before each retry: BACKOFF_BASE * 2**attempt (with
+    jitter), or the server's Retry-After, capped at BACKOFF_MAX seconds."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.base = settings.getfloat("BACKOFF_BASE", 1.0)
+        self.cap = settings.getfloat("BACKOFF_MAX", 60.0)
+
+    def _delay(self, request: Request, response: Response | None) -> float:
+        attempt = int(request.meta.get("retry_times", 0))
+        asked = retry_after_seconds(response.headers.get(b"Retry-After")) if response else None
+        if asked is not None:
+            return min(asked, self.cap)
+        return min(self.base * (2**attempt) * random.uniform(0.5, 1.5), self.cap)
+
+    async def process_response(  # type: ignore[override]
+        self, request: Request, response: Response
+    ) -> Request | Response:
+        result = super().process_response(request, response)
+        if isinstance(result, Request):
+            await asyncio.sleep(self._delay(request, response))
+        return result
+
+    async def process_exception(  # type: ignore[override]
+        self, request: Request, exception: Exception
+    ) -> Request | Response | None:
+        result = super().process_exception(request, exception)
+        if isinstance(result, Request):
+            await asyncio.sleep(self._delay(request, None))
+        return result

@@ -1,0 +1,112 @@
+"""The manual crawl: open storage, run one CrawlService job in the reactor, report."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractContextManager, nullcontext
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from scraper.config import Settings, Source
+from scraper.crawl import CrawlOptions, CrawlReport, CrawlService
+from scraper.reactor import run_in_reactor
+from scraper.storage.base import Database, DatabaseError
+from scraper.storage.open import open_database
+
+log = logging.getLogger(__name__)
+
+
+def open_storage(settings: Settings, dry_run: bool) -> tuple[Database | None, str | None]:
+    """The database ready for writing (schema migrated), or None and the reason."""
+    if dry_run:
+        return None, None
+    try:
+        database = open_database(settings)
+        database.migrate()
+    except DatabaseError as exc:
+        log.error("database unavailable, writing files only: %s", exc)
+        return None, str(exc)
+    return database, None
+
+
+def progress_table(service: CrawlService) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in (
+        "source",
+        "discovered",
+        "known",
+        "fetched",
+        "new",
+        "updated",
+        "unchanged",
+        "skipped",
+        "failed",
+    ):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for source_id, context in list(service.active.items()):
+        s = context.summary
+        table.add_row(
+            source_id,
+            *(
+                str(v)
+                for v in (
+                    s.discovered,
+                    s.known,
+                    s.fetched,
+                    s.new,
+                    s.updated,
+                    s.unchanged,
+                    sum(s.skipped.values()),
+                    sum(s.failed.values()),
+                )
+            ),
+        )
+    return table
+
+
+def run_manual_crawl(
+    settings: Settings,
+    sources: list[Source],
+    options: CrawlOptions,
+    progress: Console | None = None,
+) -> CrawlReport:
+    database, database_error = open_storage(settings, options.dry_run)
+    services: list[CrawlService] = []  # built inside the reactor, which Scrapy needs
+
+    async def main() -> CrawlReport:
+        service = CrawlService(settings, database)
+        services.append(service)
+        if database is not None:
+            from scraper.storage.sync import sync_if_behind
+
+            await sync_if_behind(database, service.files)
+        display: AbstractContextManager[object] = nullcontext()
+        if progress is not None:
+            display = Live(
+                get_renderable=lambda: progress_table(service),
+                console=progress,
+                refresh_per_second=4,
+                transient=True,
+            )
+        with display:
+            return await service.crawl(sources, options)
+
+    def on_signal(_signum: int) -> None:
+        log.warning("stopping: finishing requests in flight (signal again to abort)")
+        from scrapy.utils.defer import deferred_from_coro
+
+        for service in services:
+            deferred_from_coro(service.stop())
+
+    try:
+        report = run_in_reactor(main, on_signal)
+    finally:
+        for service in services:
+            service.close()
+    if database_error is not None and not options.dry_run:
+        report.database_error = database_error
+    if report.database_error is not None:
+        services[0].files.mark_database_behind(report.database_error)
+    return report

@@ -1,0 +1,78 @@
+"""Where documents go: their file at once, the database in batches.
+
+Files are the primary copy and are always written; the database row follows in a batch
+(one transaction per batch, never one commit per row). When the database fails, the
+crawl goes on writing files and the sink remembers that the database is behind, so the
+run ends with a non-zero exit and the next run can bring the database level again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from scraper.document import Document
+from scraper.storage.base import ArticleRecord, Database, DatabaseError, DiscoveryRecord
+from scraper.storage.files import FileStore
+from scraper.summary import CrawlSummary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ArticleSink:
+    files: FileStore
+    database: Database | None
+    dry_run: bool = False
+    batch_size: int = 200
+    database_error: str | None = None
+    _articles: list[ArticleRecord] = field(default_factory=list)
+    _discoveries: list[DiscoveryRecord] = field(default_factory=list)
+    _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Called with each stored document's id and status (the daemon's metrics listen here).
+    on_stored: Callable[[str, str, str], None] | None = None
+
+    async def store(self, doc: Document, source_id: str, summary: CrawlSummary) -> str:
+        """Write ``doc``'s file and queue its row; returns new / updated / unchanged."""
+        if self.dry_run:
+            status = self.files.peek_status(doc)
+            summary.add(status)
+            return status
+        written = await asyncio.to_thread(self.files.write, doc)
+        summary.add(written.status)
+        if self.on_stored is not None:
+            self.on_stored(source_id, doc.id, written.status)
+        self._articles.append(
+            ArticleRecord(doc, source_id, str(written.path), written.content_hash)
+        )
+        if len(self._articles) >= self.batch_size:
+            await self.flush()
+        return written.status
+
+    def discovered(self, record: DiscoveryRecord) -> None:
+        if not self.dry_run:
+            self._discoveries.append(record)
+
+    async def flush(self) -> None:
+        """Send queued rows to the database in one batch (no-op when it is behind)."""
+        async with self._flush_lock:
+            articles, self._articles = self._articles, []
+            discoveries, self._discoveries = self._discoveries, []
+            if self.database is None or self.database_error is not None:
+                return
+            if not articles and not discoveries:
+                return
+            try:
+                if articles:
+                    await asyncio.to_thread(self.database.save_articles, articles)
+                if discoveries:
+                    await asyncio.to_thread(self.database.record_discoveries, discoveries)
+            except DatabaseError as exc:
+                self.database_error = str(exc)
+                log.error("database write failed, files keep being written: %s", exc)
+
+    @property
+    def database_behind(self) -> bool:
+        return self.database_error is not None

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from scraper.config import (
+    ConfigError,
+    aggregator_label,
+    load_settings,
+    load_sources,
+    parse_duration,
+)
+
+PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+GOOD = """\
+id: {id}
+name: Example Gov
+homepage: https://www.example.gov
+schedule: {{every: 30m}}
+discovery:
+  - kind: feed
+    url: https://www.example.gov/rss.xml
+"""
+
+
+def write_source(folder: Path, text: str, name: str = "example") -> Path:
+    (folder / "sources").mkdir(parents=True, exist_ok=True)
+    path = folder / "sources" / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_is_valid() -> None:
+    sources = load_sources(PROJECT_CONFIG)
+    source = sources["president-gov-ua"]
+    assert source.language == "en"
+    assert {c.kind for c in source.discovery} == {"gnews", "listing"}
+    settings = load_settings(PROJECT_CONFIG, environ={})
+    assert settings.timezone == "America/Sao_Paulo"
+    assert settings.database_url is None
+
+
+def test_defaults(tmp_path: Path) -> None:
+    write_source(tmp_path, GOOD.format(id="example"))
+    source = load_sources(tmp_path)["example"]
+    assert source.type == "Notícias"
+    assert source.schedule.every == timedelta(minutes=30)
+    assert source.crawl.delay == 1.0 and source.crawl.robots
+    assert aggregator_label(source.discovery[0]) == "RSS"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30s", 30),
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("0.5h", 1800),
+    ],
+)
+def test_every_units(text: str, expected: int) -> None:
+    assert parse_duration(text).total_seconds() == expected
+
+
+@pytest.mark.parametrize("text", ["", "30", "30x", "m", "-5m", "0s", "5 minutes"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        ("homepage: not-a-url", "homepage", "not an http(s) URL"),
+        ("colour: blue", "colour", "Extra inputs are not permitted"),
+        ("schedule: {every: 30x}", "schedule.every", "bad duration"),
+        ("schedule: {cron: '61 * * * *'}", "schedule.cron", "bad cron expression"),
+        ("schedule: {every: 5m, cron: '* * * * *'}", "schedule", "exactly one"),
+        ("language: english", "language", "ISO 639-1"),
+        (
+            "discovery: [{kind: listing, url: 'https://x.gov/', follow: '(('}]",
+            "discovery[0].follow",
+            "bad regular expression",
+        ),
+        (
+            "discovery: [{kind: feed, url: 'ftp://x.gov/f'}]",
+            "discovery[0].url",
+            "not an http(s) URL",
+        ),
+        ("discovery: [{kind: carrier-pigeon}]", "discovery[0]", "kind"),
+        ("discovery: []", "discovery", "at least 1"),
+        ("crawl: {delay: -1}", "crawl.delay", "greater than or equal"),
+    ],
+)
+def test_invalid_source_one_line_error(tmp_path: Path, change: str, key: str, problem: str) -> None:
+    key_name = change.split(":")[0]
+    lines = [
+        line for line in GOOD.format(id="example").splitlines() if not line.startswith(key_name)
+    ]
+    if key_name == "discovery":
+        lines = lines[:4]
+    write_source(tmp_path, "\n".join([*lines, change]) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_sources(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "example.yaml" in message and key in message and problem in message
+
+
+def test_id_must_repeat_file_name(tmp_path: Path) -> None:
+    write_source(tmp_path, GOOD.format(id="other"))
+    with pytest.raises(ConfigError, match="must repeat the file name"):
+        load_sources(tmp_path)
+
+
+def test_duplicate_ids_refused(tmp_path: Path) -> None:
+    write_source(tmp_path, GOOD.format(id="example"))
+    (tmp_path / "sources" / "example.yml").write_text(GOOD.format(id="example"))
+    with pytest.raises(ConfigError, match="duplicate source id"):
+        load_sources(tmp_path)
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    write_source(tmp_path, "id: x\nname: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"example\.yaml: line \d+"):
+        load_sources(tmp_path)
+
+
+def test_settings_env_overrides_file_and_flags_override_env(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text("timezone: UTC\noutput_dir: out\n")
+    env = {
+        "SCRAPER_TIMEZONE": "Europe/Kyiv",
+        "SCRAPER_HOST_MAP": '{"https://a.gov": "http://127.0.0.1:1"}',
+    }
+    settings = load_settings(tmp_path, environ=env)
+    assert settings.timezone == "Europe/Kyiv"
+    assert settings.host_map == {"https://a.gov": "http://127.0.0.1:1"}
+    assert settings.output_dir == Path("out")
+    assert load_settings(tmp_path, environ=env, output_dir=Path("x")).output_dir == Path("x")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("timezone: Mars/Olympus", "timezone: unknown time zone"),
+        ("database_url: mysql://x", "database_url: must start with"),
+        ("retries: many", "retries"),
+    ],
+)
+def test_bad_settings(tmp_path: Path, text: str, problem: str) -> None:
+    (tmp_path / "settings.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=problem):
+        load_settings(tmp_path, environ={})
+
+
+def test_missing_sources_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no sources folder"):
+        load_sources(tmp_path)
