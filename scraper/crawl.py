@@ -82,7 +82,6 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "ITEM_PIPELINES": {"scraper.pipeline.DocumentPipeline": 300},
         "CONCURRENT_REQUESTS": 32,
         "CONCURRENT_ITEMS": 50,
-        "RANDOMIZE_DOWNLOAD_DELAY": True,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_ENABLED": False,
@@ -209,9 +208,14 @@ class _Job:
 class CrawlService:
     """Process-wide crawl machinery; call ``crawl()`` from inside the asyncio reactor."""
 
-    def __init__(self, settings: Settings, database: Database | None) -> None:
+    def __init__(
+        self, settings: Settings, database: Database | None, database_error: str | None = None
+    ) -> None:
         self.settings = settings
         self.database = database
+        # Why the database is missing (unreachable at start); None when it is in use or
+        # deliberately absent (dry run).
+        self.database_error = database_error
         self.files = FileStore(settings.output_dir)
         self.pool = ExtractionPool(settings.workers)
         self.base_settings = scrapy_settings(settings)
@@ -247,7 +251,9 @@ class CrawlService:
 
     async def crawl(self, sources: list[Source], options: CrawlOptions) -> CrawlReport:
         started = time.monotonic()
-        sink = ArticleSink(self.files, self.database, dry_run=options.dry_run)
+        sink = ArticleSink(
+            self.files, self.database, dry_run=options.dry_run, database_error=self.database_error
+        )
         job = _Job(self, options, sink)
         contexts = [SourceCrawl(job, source) for source in sources]
         report = CrawlReport(summaries={c.source.id: c.summary for c in contexts})

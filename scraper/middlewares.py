@@ -85,15 +85,16 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
-        self.base = settings.getfloat("BACKOFF_BASE", 1.0)
-        self.cap = settings.getfloat("BACKOFF_MAX", 60.0)
+        self.base: float = settings.getfloat("BACKOFF_BASE", 1.0)
+        self.cap: float = settings.getfloat("BACKOFF_MAX", 60.0)
 
     def _delay(self, request: Request, response: Response | None) -> float:
         attempt = int(request.meta.get("retry_times", 0))
         asked = retry_after_seconds(response.headers.get(b"Retry-After")) if response else None
         if asked is not None:
             return min(asked, self.cap)
-        return min(self.base * (2**attempt) * random.uniform(0.5, 1.5), self.cap)
+        backoff: float = self.base * (2**attempt) * random.uniform(0.5, 1.5)
+        return min(backoff, self.cap)
 
     async def process_response(  # type: ignore[override]
         self, request: Request, response: Response

@@ -3,11 +3,19 @@ which extracts it in a worker process and stores the document."""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from scrapy.crawler import Crawler
 
 from scraper.models import FetchedPage
+
+
+class _PageHandler(Protocol):
+    async def handle(self, page: FetchedPage) -> None: ...
+
+
+class _SpiderWithContext(Protocol):
+    context: _PageHandler
 
 
 class DocumentPipeline:
@@ -20,7 +28,6 @@ class DocumentPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, FetchedPage):
-            spider = self.crawler.spider
-            assert spider is not None
+            spider: _SpiderWithContext = self.crawler.spider  # type: ignore[assignment]
             await spider.context.handle(item)
         return item

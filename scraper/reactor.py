@@ -27,8 +27,10 @@ def run_in_reactor(
     SIGINT/SIGTERM call ``on_signal`` (inside the reactor) so the caller can stop
     gracefully; a second signal stops the reactor at once."""
     install_reactor(ASYNCIO_REACTOR)
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
     from twisted.python.failure import Failure
+
+    reactor: Any = installed  # the interface stubs don't describe the installed class
 
     outcome: list[Any] = []
     signals_seen = 0

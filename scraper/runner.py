@@ -12,19 +12,18 @@ from rich.table import Table
 from scraper.config import Settings, Source
 from scraper.crawl import CrawlOptions, CrawlReport, CrawlService
 from scraper.reactor import run_in_reactor
-from scraper.storage.base import Database, DatabaseError
-from scraper.storage.open import open_database
+from scraper.storage.base import DatabaseError
+from scraper.storage.open import DatabaseBackend, open_database
 
 log = logging.getLogger(__name__)
 
 
-def open_storage(settings: Settings, dry_run: bool) -> tuple[Database | None, str | None]:
+def open_storage(settings: Settings, dry_run: bool) -> tuple[DatabaseBackend | None, str | None]:
     """The database ready for writing (schema migrated), or None and the reason."""
     if dry_run:
         return None, None
     try:
-        database = open_database(settings)
-        database.migrate()
+        database = open_database(settings)  # migrates the schema
     except DatabaseError as exc:
         log.error("database unavailable, writing files only: %s", exc)
         return None, str(exc)
@@ -76,7 +75,7 @@ def run_manual_crawl(
     services: list[CrawlService] = []  # built inside the reactor, which Scrapy needs
 
     async def main() -> CrawlReport:
-        service = CrawlService(settings, database)
+        service = CrawlService(settings, database, database_error)
         services.append(service)
         if database is not None:
             from scraper.storage.sync import sync_if_behind
@@ -106,7 +105,5 @@ def run_manual_crawl(
         for service in services:
             service.close()
     if database_error is not None and not options.dry_run:
-        report.database_error = database_error
-    if report.database_error is not None:
-        services[0].files.mark_database_behind(report.database_error)
+        report.database_error = report.database_error or database_error
     return report

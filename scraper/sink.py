@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from scraper.document import Document
+from scraper.document import Document, render
 from scraper.storage.base import ArticleRecord, Database, DatabaseError, DiscoveryRecord
 from scraper.storage.files import FileStore
+from scraper.storage.sync import note_pending
 from scraper.summary import CrawlSummary
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class ArticleSink:
     files: FileStore
     database: Database | None
     dry_run: bool = False
+    # Set when the database could not be opened or failed: rows then go to the journal.
     batch_size: int = 200
     database_error: str | None = None
     _articles: list[ArticleRecord] = field(default_factory=list)
@@ -37,7 +39,7 @@ class ArticleSink:
     async def store(self, doc: Document, source_id: str, summary: CrawlSummary) -> str:
         """Write ``doc``'s file and queue its row; returns new / updated / unchanged."""
         if self.dry_run:
-            status = self.files.peek_status(doc)
+            status = self._would_be(doc)
             summary.add(status)
             return status
         written = await asyncio.to_thread(self.files.write, doc)
@@ -51,27 +53,40 @@ class ArticleSink:
             await self.flush()
         return written.status
 
+    def _would_be(self, doc: Document) -> str:
+        """What writing ``doc`` would do, for a dry run (reads, never writes)."""
+        path = self.files.path_of(doc.id)
+        if path is None:
+            return "new"
+        try:
+            same = path.read_text(encoding="utf-8") == render(doc)
+        except OSError:
+            same = False
+        return "unchanged" if same else "updated"
+
     def discovered(self, record: DiscoveryRecord) -> None:
         if not self.dry_run:
             self._discoveries.append(record)
 
     async def flush(self) -> None:
-        """Send queued rows to the database in one batch (no-op when it is behind)."""
+        """Send queued rows to the database in one batch. While it is behind, the rows
+        go to the pending journal instead, for the next run to catch up."""
         async with self._flush_lock:
             articles, self._articles = self._articles, []
             discoveries, self._discoveries = self._discoveries, []
-            if self.database is None or self.database_error is not None:
+            if self.dry_run or (not articles and not discoveries):
                 return
-            if not articles and not discoveries:
-                return
-            try:
-                if articles:
-                    await asyncio.to_thread(self.database.save_articles, articles)
-                if discoveries:
-                    await asyncio.to_thread(self.database.record_discoveries, discoveries)
-            except DatabaseError as exc:
-                self.database_error = str(exc)
-                log.error("database write failed, files keep being written: %s", exc)
+            if self.database is not None and self.database_error is None:
+                try:
+                    if articles:
+                        await asyncio.to_thread(self.database.save_articles, articles)
+                    if discoveries:
+                        await asyncio.to_thread(self.database.record_discoveries, discoveries)
+                    return
+                except DatabaseError as exc:
+                    self.database_error = str(exc)
+                    log.error("database write failed, files keep being written: %s", exc)
+            await asyncio.to_thread(note_pending, self.files.root, articles)
 
     @property
     def database_behind(self) -> bool:
