@@ -20,12 +20,6 @@ pytestmark = pytest.mark.e2e
 PUBLISHER = "https://www.president.gov.ua"
 
 
-@pytest.fixture
-def server() -> LocalHTTPServer:
-    with LocalHTTPServer() as running:
-        yield running  # type: ignore[misc]
-
-
 def gnews_source(server: LocalHTTPServer, name: str) -> dict[str, object]:
     return {
         "id": "president-gov-ua",

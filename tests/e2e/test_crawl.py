@@ -1,0 +1,286 @@
+"""``scraper crawl`` as an operator runs it: a subprocess against a local web server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from scraper.document import parse
+from tests.support.cli import Project, run_scraper
+from tests.support.http_server import LocalHTTPServer, Route
+from tests.support.pages import article_page, article_paragraphs, rss_feed
+
+pytestmark = pytest.mark.e2e
+
+RECORD_NAME = re.compile(r"^\d{3,}_[0-9a-f]{16}\.txt$")
+
+
+def feed_source(server: LocalHTTPServer, **extra: object) -> dict[str, object]:
+    return {
+        "id": "city",
+        "name": "City News",
+        "homepage": server.base_url,
+        "schedule": {"every": "1h"},
+        "discovery": [{"kind": "feed", "url": server.url("/feed.xml")}],
+        **extra,
+    }
+
+
+def crawl(project: Project, *args: str) -> tuple[int, str, str]:
+    result = run_scraper("crawl", *args, "--config", project.config, cwd=project.root)
+    return result.returncode, result.stdout, result.stderr
+
+
+def serve_articles(server: LocalHTTPServer, count: int) -> list[str]:
+    paths = []
+    for n in range(count):
+        path = f"/news/story-{n}"
+        server.route(path, Route(body=article_page(f"Story number {n}", article_paragraphs(n))))
+        paths.append(path)
+    return paths
+
+
+def test_feed_crawl_skips_bad_pages_with_reasons_and_keeps_the_rest(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    project.write_settings(download_timeout=2, max_download_size=200_000, retries=1)
+    good = serve_articles(server, 3)
+    cp1251_text = article_page("Новини міста", ["Міська рада затвердила бюджет на транспорт. " * 5])
+    server.routes(
+        {
+            "/news/missing": Route(status=404, body="gone"),
+            "/news/broken": Route(status=500, body="oops"),
+            "/news/reset": Route(reset=True),
+            "/news/slow": Route(body=article_page("Slow", article_paragraphs(9)), delay=4),
+            "/news/huge": Route(body=b"<html>" + b"x" * 400_000, content_length=False),
+            "/news/photo": Route(body=b"\x89PNG\r\n\x1a\n" + bytes(500), content_type="image/png"),
+            "/news/menu": Route(body="<html><body><nav><a href='/'>Home</a></nav></body></html>"),
+            "/news/undated": Route(body=article_page("Undated", article_paragraphs(7), None)),
+            # Declared UTF-8, really windows-1251: the text must still come out right.
+            "/news/cp1251": Route(
+                body=cp1251_text.replace('charset="utf-8"', "").encode("cp1251"),
+                content_type="text/html; charset=utf-8",
+            ),
+        }
+    )
+    bad = ["missing", "broken", "reset", "slow", "huge", "photo", "menu", "undated"]
+    links = [server.url(p) for p in good] + [server.url(f"/news/{b}") for b in bad]
+    links.append(server.url("/news/cp1251"))
+    server.route(
+        "/feed.xml",
+        Route(
+            body=rss_feed([(f"T{i}", u, None) for i, u in enumerate(links)]),
+            content_type="application/rss+xml",
+        ),
+    )
+    project.write_source(feed_source(server))
+
+    code, out, err = crawl(project, "city")
+
+    assert code == 0, err
+    documents = project.documents()
+    assert len(documents) == 4, out
+    assert all(RECORD_NAME.match(p.name) for p in project.files())
+    assert {d.aggregator for d in documents} == {"RSS"}
+    assert any("Міська рада затвердила бюджет" in d.content for d in documents)
+    assert "discovered 12" in out and "new 4" in out
+    for reason in (
+        "HTTP 404",
+        "HTTP 500",
+        "timeout",
+        "too large",
+        "not HTML",
+        "no article text",
+        "no publication date",
+    ):
+        assert reason in out, f"{reason!r} missing from the summary:\n{out}"
+    assert re.search(r"connection (reset|lost|closed)", out), out
+
+
+def test_recrawl_changes_nothing_and_refresh_rewrites_a_changed_article_in_place(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    paths = serve_articles(server, 3)
+    items = [
+        (f"Story number {n}", server.url(p), "Thu, 02 May 2024 09:30:00 GMT")
+        for n, p in enumerate(paths)
+    ]
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project.write_source(feed_source(server))
+
+    assert crawl(project, "city")[0] == 0
+    before = project.snapshot()
+    assert len(before) == 3
+    fetched = len(server.requests_to(paths[0]))
+
+    code, out, _ = crawl(project, "city")
+    assert code == 0 and "known 3" in out and "new 0" in out
+    assert project.snapshot() == before
+    assert len(server.requests_to(paths[0])) == fetched  # not downloaded again
+
+    changed = [*article_paragraphs(0), "A correction was added to this story later that day."]
+    server.route(paths[0], Route(body=article_page("Story number 0", changed)))
+    code, out, _ = crawl(project, "city", "--refresh")
+    assert code == 0 and "updated 1" in out and "unchanged 2" in out
+    after = project.snapshot()
+    assert after.keys() == before.keys()  # same file names: rewritten in place
+    rewritten = [name for name in after if after[name][0] != before[name][0]]
+    assert len(rewritten) == 1
+    assert "A correction was added" in (project.output / rewritten[0]).read_text()
+
+
+def test_listing_with_pagination_and_sitemap(server: LocalHTTPServer, project: Project) -> None:
+    paths = serve_articles(server, 5)
+    page1 = (
+        "<html><body><a href='/news/story-0'>0</a><a href='/news/story-1'>1</a>"
+        "<a href='/about'>About</a><a rel='next' href='/list?page=2'>Next</a></body></html>"
+    )
+    page2 = (
+        "<html><body><a href='/news/story-2'>2</a>"
+        "<a rel='next' href='/list?page=3'>n</a></body></html>"
+    )
+    page3 = "<html><body><a href='/news/story-3'>3</a></body></html>"
+    server.routes(
+        {
+            "/list": Route(body=page1),
+            "/list?page=2": Route(body=page2),
+            "/list?page=3": Route(body=page3),
+        }
+    )
+    sitemap = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{server.url(paths[4])}</loc><lastmod>2024-05-03</lastmod></url>"
+        f"<url><loc>{server.url(paths[0])}</loc></url></urlset>"
+    )
+    server.route("/sitemap.xml", Route(body=sitemap, content_type="application/xml"))
+    project.write_source(
+        {
+            "id": "city",
+            "name": "City News",
+            "homepage": server.base_url,
+            "schedule": {"every": "1h"},
+            "discovery": [
+                {
+                    "kind": "listing",
+                    "url": server.url("/list"),
+                    "follow": r"/news/story-\d+$",
+                    "next": "a[rel=next]",
+                    "max_pages": 2,
+                },
+                {"kind": "sitemap", "url": server.url("/sitemap.xml")},
+            ],
+        }
+    )
+
+    code, _out, err = crawl(project, "city")
+
+    assert code == 0, err
+    by_url = {d.url: d for d in project.documents()}
+    # max_pages 2: story-3 on the third page is not reached; /about never matches.
+    assert set(by_url) == {server.url(p) for p in (paths[0], paths[1], paths[2], paths[4])}
+    assert by_url[server.url(paths[0])].aggregator == "Web"  # the listing found it first
+    assert by_url[server.url(paths[4])].aggregator == "Sitemap"
+    assert not server.requests_to("/list?page=3") and not server.requests_to("/about")
+
+
+def test_robots_txt_is_obeyed(server: LocalHTTPServer, project: Project) -> None:
+    paths = serve_articles(server, 2)
+    server.route(
+        "/robots.txt",
+        Route(body="User-agent: *\nDisallow: /news/story-1\n", content_type="text/plain"),
+    )
+    items = [(f"S{n}", server.url(p), None) for n, p in enumerate(paths)]
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project.write_source(feed_source(server))
+
+    code, out, _ = crawl(project, "city")
+
+    assert code == 0
+    assert len(project.files()) == 1
+    assert "robots.txt" in out
+    assert not server.requests_to(paths[1])
+
+
+def test_limit_since_and_dry_run(server: LocalHTTPServer, project: Project) -> None:
+    paths = serve_articles(server, 4)
+    dates = [
+        "Thu, 02 May 2024 09:30:00 GMT",
+        "Wed, 01 May 2024 09:30:00 GMT",
+        "Mon, 01 Jan 2024 09:30:00 GMT",
+        "Tue, 02 Jan 2024 09:30:00 GMT",
+    ]
+    items = [(f"S{n}", server.url(p), d) for n, (p, d) in enumerate(zip(paths, dates, strict=True))]
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project.write_source(feed_source(server))
+
+    code, out, _ = crawl(project, "city", "--dry-run")
+    assert code == 0 and "new 4" in out
+    assert project.files() == []
+
+    code, out, _ = crawl(project, "city", "--limit", "1")
+    assert code == 0 and "new 1" in out
+    assert len(project.files()) == 1
+
+    code, out, _ = crawl(project, "city", "--since", "2024-04-01")
+    assert code == 0
+    assert "known 1" in out and "new 1" in out and "older than --since (2)" in out
+    assert len(project.files()) == 2
+    assert all(d.published.month == 5 for d in project.documents())
+
+
+def test_user_errors_exit_non_zero_with_one_line(server: LocalHTTPServer, project: Project) -> None:
+    project.write_source(feed_source(server))
+
+    result = run_scraper("crawl", "nope", "--config", project.config, cwd=project.root)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown source 'nope' (known: city)"
+
+    result = run_scraper("crawl", "city", "--all", "--config", project.config, cwd=project.root)
+    assert result.returncode == 2
+
+    (project.config / "sources" / "city.yaml").write_text("id: city\nname: x\nhomepage: nope\n")
+    result = run_scraper("crawl", "city", "--config", project.config, cwd=project.root)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "city.yaml" in lines[0] and "homepage" in lines[0]
+
+
+def test_nothing_reachable(project: Project, server: LocalHTTPServer) -> None:
+    dead = LocalHTTPServer().start()
+    dead_url = dead.url("/feed.xml")
+    dead.stop()  # a port where nothing listens any more
+    project.write_source({**feed_source(server), "discovery": [{"kind": "feed", "url": dead_url}]})
+
+    code, out, err = crawl(project, "city")
+
+    assert code == 3
+    assert "nothing reachable" in err
+    assert "connection refused" in out
+
+
+def test_extract_and_sources_commands(
+    tmp_path: Path, project: Project, server: LocalHTTPServer
+) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(article_page("Buses for the city", article_paragraphs(1)), encoding="utf-8")
+    result = run_scraper(
+        "extract",
+        page,
+        "--url",
+        "https://city.example/news/1",
+        "--config",
+        project.config,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    doc = parse(result.stdout)
+    assert doc.title == "Buses for the city"
+    assert doc.url == "https://city.example/news/1"
+    assert doc.paragraphs == article_paragraphs(1)
+
+    project.write_source(feed_source(server))
+    listed = run_scraper("sources", "--config", project.config, cwd=tmp_path)
+    assert listed.returncode == 0 and "city" in listed.stdout and "feed" in listed.stdout
