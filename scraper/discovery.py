@@ -1,0 +1,532 @@
+"""Parsing of discovery documents: feeds, sitemaps and listing pages.
+
+Pure functions (bytes and the document's URL in, entries out) so every format quirk is
+unit-tested without Scrapy; the spiders only download and call these. A document that
+cannot be used raises DiscoveryError whose ``reason`` is short and aggregatable (the
+spider prefixes it with the channel kind, e.g. "feed: not a feed").
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from io import BytesIO
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+from lxml import etree
+from parsel import Selector
+from w3lib.encoding import html_to_unicode
+
+# Decompressed sitemaps are bounded like downloads are: a gzip bomb must not eat memory.
+DEFAULT_MAX_UNCOMPRESSED = 50 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_DATE_ONLY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_MERIDIEM = re.compile(r"\d\s*([AP])\.?M\.?(?:\s|$)", re.IGNORECASE)
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+
+
+class DiscoveryError(ValueError):
+    """A discovery document that cannot be used; ``reason`` goes into the crawl summary."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One article (or, in a sitemap index, one child sitemap) listed by a document."""
+
+    url: str  # absolute, as listed; the spider normalizes it
+    title: str | None = None
+    published: datetime | date | None = None
+    modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GNewsItem:
+    """One item of a Google News RSS feed, before its link is resolved."""
+
+    link: str
+    title: str | None
+    published: datetime | date | None
+    publisher_name: str | None
+    publisher_url: str | None
+
+
+@dataclass(frozen=True)
+class SitemapDocument:
+    kind: Literal["urlset", "sitemapindex"]
+    entries: list[Entry]  # articles of a urlset, child sitemaps of an index
+    damaged: bool = False  # not well-formed: entries are what could be recovered
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    article_urls: list[str]  # absolute, matching ``follow``, in page order, no repeats
+    next_url: str | None
+
+
+# --- dates ---------------------------------------------------------------------------
+
+
+def parse_date(text: str | None, *, midnight_is_day: bool = True) -> datetime | date | None:
+    """A publication time as feeds and sitemaps write it.
+
+    Returns an aware datetime, or a ``date`` when the value names only a day. A time of
+    exactly 00:00:00 also counts as a bare day (unless ``midnight_is_day`` is False):
+    that is how most generators write a date they have no time for, and converting it to
+    another zone would move the article to the previous day (DESIGN section 2). Values
+    without a UTC offset are taken as UTC, as feedparser does. None when the text is not
+    a date this function knows.
+    """
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if match := _DATE_ONLY.match(text):
+        return _safe_date(*(int(g) for g in match.groups()))
+    value = _parse_iso(text) or _parse_rfc822(text) or _parse_slashed(text)
+    if isinstance(value, datetime) and midnight_is_day:
+        return _day_if_midnight(value)
+    return value
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        return _aware(datetime.fromisoformat(text))
+    except ValueError:
+        return None
+
+
+def _parse_rfc822(text: str) -> datetime | None:
+    try:
+        value = _aware(email.utils.parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
+        return None
+    # email.utils reads a trailing "PM" ("Sat, Dec 16 2023 02:02:33 PM") as an unknown
+    # zone and drops it, which would put the article twelve hours early.
+    if (meridiem := _MERIDIEM.search(text)) and value.hour <= 12:
+        hour = value.hour % 12 + (12 if meridiem.group(1).upper() == "P" else 0)
+        value = value.replace(hour=hour)
+    return value
+
+
+def _parse_slashed(text: str) -> datetime | date | None:
+    match = _SLASH_DATE.match(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second = match.groups()
+    if hour is None:
+        return _safe_date(int(year), int(month), int(day))
+    try:
+        return _aware(
+            datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+        )
+    except ValueError:
+        return None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _day_if_midnight(value: datetime) -> datetime | date:
+    if value.time() == time(0, 0) and value.microsecond == 0:
+        return value.date()
+    return value
+
+
+def _from_struct(parsed: Any) -> datetime | None:
+    """feedparser's own parse (a UTC struct_time), for formats parse_date doesn't know."""
+    try:
+        year, month, day, hour, minute, second = (int(v) for v in parsed[:6])
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_modified(value: datetime | date | None) -> datetime | None:
+    """A change time for Discovery.modified, which only compares: a bare day is its start."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0, 0), tzinfo=UTC)
+
+
+# --- feeds ---------------------------------------------------------------------------
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    """The charset a Content-Type header declares, lower-cased, or None."""
+    if not content_type:
+        return None
+    match = _CHARSET.search(content_type)
+    return match.group(1).lower() if match else None
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[Entry]:
+    """Entries of an RSS 0.9x/1.0/2.0, Atom or JSON Feed document, in document order.
+
+    ``content_type`` is the HTTP header: its charset wins over the XML declaration, as
+    in browsers. Raises DiscoveryError("not a feed") for anything else (an HTML page
+    served at the feed URL, an empty body, broken JSON).
+    """
+    if _looks_like_json(body):
+        return _parse_json_feed(body, url)
+    parsed = _feedparser(body, url, content_type)
+    entries = []
+    for raw in parsed.entries:
+        entry = _feed_entry(raw, url, is_atom=str(parsed.version).startswith("atom"))
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _feedparser(body: bytes, url: str, content_type: str | None) -> Any:
+    # Without a Content-Type feedparser assumes text/xml's us-ascii default and then
+    # guesses; application/xml makes it honour the XML declaration and default to UTF-8.
+    # No Content-Location: feedparser would resolve a non-URL guid ("item-7") against it
+    # into a plausible but wrong link; relative links are resolved by _entry_link instead.
+    headers = {"content-type": content_type or "application/xml"}
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
+    # feedparser's loose parser accepts almost anything; a feed has a recognized version.
+    if not parsed.get("version"):
+        raise DiscoveryError("not a feed")
+    return parsed
+
+
+def _feed_entry(raw: Any, feed_url: str, *, is_atom: bool) -> Entry | None:
+    link = _entry_link(raw, feed_url)
+    if link is None:
+        return None
+    published = _entry_date(raw, "published")
+    updated = _entry_date(raw, "updated")
+    # feedparser files Dublin Core dc:date (RSS 1.0's only date) under "updated"; in RSS
+    # it is the publication date, while Atom's <updated> is a real modification time.
+    if published is None and not is_atom:
+        published = updated
+    title = raw.get("title")
+    return Entry(
+        url=link,
+        title=title.strip() or None if isinstance(title, str) else None,
+        published=published,
+        modified=as_modified(updated),
+    )
+
+
+def _entry_link(raw: Any, feed_url: str) -> str | None:
+    """The entry's article URL, resolved against the feed. Not filtered: a link that is
+    not a usable URL reaches the spider, which counts it as invalid."""
+    link = raw.get("link")
+    if dict.get(raw, "guidislink") and not _is_http(str(link or "").strip()):
+        # RSS 2.0 guids are permalinks unless isPermaLink="false"; many feeds forget the
+        # attribute on ids like "item-7", which are no link at all.
+        link = None
+    candidates: list[Any] = [link]
+    candidates += [alt.get("href") for alt in raw.get("links", []) if alt.get("rel") == "alternate"]
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            return _join(feed_url, candidate.strip())
+    # An id that is itself an http(s) URL is the permalink (Atom ids, RSS guids).
+    entry_id = raw.get("id")
+    if isinstance(entry_id, str) and _is_http(entry_id.strip()):
+        return entry_id.strip()
+    return None
+
+
+def _join(base: str, link: str) -> str:
+    """``link`` made absolute; as given when it can't be (e.g. a broken IPv6 host)."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return link
+
+
+def _is_http(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _entry_date(raw: Any, key: str, *, midnight_is_day: bool = True) -> datetime | date | None:
+    # dict.get: feedparser's own lookup answers "updated" with "published" when an entry
+    # has no update time, which would invent a modification.
+    text = dict.get(raw, key)
+    value = parse_date(text if isinstance(text, str) else None, midnight_is_day=midnight_is_day)
+    parsed = dict.get(raw, f"{key}_parsed")
+    if value is None and parsed:
+        value = _from_struct(parsed)
+        if value is not None and midnight_is_day:
+            value = _day_if_midnight(value)
+    return value
+
+
+def _looks_like_json(body: bytes) -> bool:
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _parse_json_feed(body: bytes, url: str) -> list[Entry]:
+    """JSON Feed 1.0/1.1 (https://jsonfeed.org/version/1.1), which feedparser 6 lacks."""
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DiscoveryError("not a feed") from exc
+    if not (isinstance(data, dict) and "jsonfeed.org" in str(data.get("version", ""))):
+        raise DiscoveryError("not a feed")
+    items = data.get("items")
+    return [e for e in map(lambda i: _json_item(i, url), items or []) if e is not None]
+
+
+def _json_item(item: Any, feed_url: str) -> Entry | None:
+    if not isinstance(item, dict):
+        return None
+    link = item.get("url") or item.get("external_url")
+    if not isinstance(link, str) or not link.strip():
+        return None
+    title = item.get("title")
+    published = item.get("date_published")
+    modified = item.get("date_modified")
+    return Entry(
+        url=_join(feed_url, link.strip()),
+        title=title.strip() or None if isinstance(title, str) else None,
+        published=parse_date(published if isinstance(published, str) else None),
+        modified=as_modified(parse_date(modified if isinstance(modified, str) else None)),
+    )
+
+
+def parse_gnews_feed(body: bytes, url: str, content_type: str | None = None) -> list[GNewsItem]:
+    """Items of a Google News RSS feed (any era): link, title with its " - Publisher"
+    suffix, pubDate, and the publisher from ``<source url="...">name</source>``.
+
+    The 2011-era feeds have no <source>: the publisher name is then the title's suffix
+    (the spider fills in the publisher URL once it knows the article's host)."""
+    parsed = _feedparser(body, url, content_type)
+    items = []
+    for raw in parsed.entries:
+        link = raw.get("link")
+        if not isinstance(link, str) or not link.strip():
+            continue
+        title = raw.get("title") if isinstance(raw.get("title"), str) else None
+        source = raw.get("source") or {}
+        name = source.get("title") if isinstance(source.get("title"), str) else None
+        href = source.get("href") if isinstance(source.get("href"), str) else None
+        if not name and title and " - " in title:
+            name = title.rsplit(" - ", 1)[1]
+        items.append(
+            GNewsItem(
+                link=_join(url, link.strip()),
+                title=title.strip() or None if title else None,
+                # Google's pubDate is a real instant, even at 00:00:00 GMT.
+                published=_entry_date(raw, "published", midnight_is_day=False),
+                publisher_name=name.strip() or None if name else None,
+                publisher_url=href.strip() or None if href else None,
+            )
+        )
+    return items
+
+
+# --- sitemaps ------------------------------------------------------------------------
+#
+# Scrapy's scrapy.utils.sitemap.Sitemap was considered: it is hardened the right way
+# (lxml iterparse, recover, no entity resolution, elements cleared as it goes) but keeps
+# only the text of the direct children of <url>, so a Google News sitemap's
+# <news:news><news:title>/<news:publication_date> is lost, and it needs Scrapy. The
+# parser below uses the same lxml iterparse hardening (plus no_network and no huge
+# trees) and reads the news extension.
+
+
+def gunzip_bounded(data: bytes, max_size: int = DEFAULT_MAX_UNCOMPRESSED) -> bytes:
+    """Decompress gzip data, refusing more than ``max_size`` bytes of output."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, max_size + 1)
+    except zlib.error as exc:
+        raise DiscoveryError("invalid gzip") from exc
+    if len(out) > max_size:
+        raise DiscoveryError("too large after decompression")
+    return out
+
+
+def parse_sitemap(
+    body: bytes, url: str, max_size: int = DEFAULT_MAX_UNCOMPRESSED
+) -> SitemapDocument:
+    """A urlset (articles), a sitemap index (child sitemaps) or a plain-text sitemap.
+
+    Gzip is recognized by its magic bytes, not the URL: servers send .xml.gz files
+    both raw and already decoded. Each <url>'s lastmod becomes ``modified``; a Google
+    News extension gives ``title`` and ``published``. Raises DiscoveryError with
+    "invalid XML" (nothing parseable) or "not a sitemap" (e.g. an HTML page).
+    """
+    if body[:2] == _GZIP_MAGIC:
+        body = gunzip_bounded(body, max_size)
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped and not stripped.startswith(b"<"):
+        return _parse_text_sitemap(stripped)
+    return _parse_xml_sitemap(body, url)
+
+
+def _parse_text_sitemap(body: bytes) -> SitemapDocument:
+    """The sitemap protocol's text format: one URL per line, nothing else."""
+    lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines()]
+    urls = [line for line in lines if line]
+    if not urls or not all(re.match(r"^https?://\S+$", u) for u in urls):
+        raise DiscoveryError("not a sitemap")
+    return SitemapDocument(kind="urlset", entries=[Entry(url=u) for u in urls])
+
+
+def _parse_xml_sitemap(body: bytes, url: str) -> SitemapDocument:
+    events = etree.iterparse(
+        BytesIO(body),
+        events=("start", "end"),
+        recover=True,
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        kind = _sitemap_kind(events)
+    except etree.XMLSyntaxError as exc:
+        raise DiscoveryError("invalid XML") from exc
+    item_tag = "url" if kind == "urlset" else "sitemap"
+    entries: list[Entry] = []
+    try:
+        for event, element in events:
+            if event == "end" and _local(element) == item_tag:
+                entry = _sitemap_entry(element, url)
+                if entry is not None:
+                    entries.append(entry)
+                _release(element)
+    except etree.XMLSyntaxError as exc:
+        if not entries:
+            raise DiscoveryError("invalid XML") from exc
+        return SitemapDocument(kind=kind, entries=entries, damaged=True)
+    damaged = len(events.error_log) > 0
+    if damaged and not entries:
+        raise DiscoveryError("invalid XML")
+    return SitemapDocument(kind=kind, entries=entries, damaged=damaged)
+
+
+def _sitemap_kind(events: Iterator[tuple[str, Any]]) -> Literal["urlset", "sitemapindex"]:
+    try:
+        _, root = next(events)
+    except StopIteration as exc:
+        raise DiscoveryError("invalid XML") from exc
+    name = _local(root)
+    if name == "urlset":
+        return "urlset"
+    if name == "sitemapindex":
+        return "sitemapindex"
+    raise DiscoveryError("not a sitemap")
+
+
+def _sitemap_entry(element: Any, base_url: str) -> Entry | None:
+    loc = _child_text(element, "loc")
+    if not loc:
+        return None
+    news = next((c for c in element if _local(c) == "news"), None)
+    title = _child_text(news, "title") if news is not None else None
+    published = _child_text(news, "publication_date") if news is not None else None
+    return Entry(
+        url=_join(base_url, loc),
+        title=title or None,
+        published=parse_date(published),
+        modified=as_modified(parse_date(_child_text(element, "lastmod"))),
+    )
+
+
+def _child_text(element: Any, name: str) -> str | None:
+    """Text of the direct child called ``name`` (any namespace): <image:loc> and other
+    extensions nest their own <loc>, which must not be taken for the page's."""
+    for child in element:
+        if _local(child) == name:
+            return (child.text or "").strip() or None
+    return None
+
+
+def _local(element: Any) -> str:
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _release(element: Any) -> None:
+    """Free parsed elements so a 50,000-URL sitemap is read in constant memory."""
+    element.clear()
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
+
+
+# --- listings ------------------------------------------------------------------------
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> str:
+    """HTML text, decoded by HTTP charset, then BOM and <meta charset>, then sniffing."""
+    _, text = html_to_unicode(content_type, body)
+    return str(text)
+
+
+def parse_listing(
+    body: bytes,
+    url: str,
+    follow: str | re.Pattern[str],
+    next_css: str | None = None,
+    content_type: str | None = None,
+) -> ListingPage:
+    """Article links of a news index page and the URL of its next page.
+
+    A link is kept when its absolute URL (resolved against <base href> or ``url``, without
+    fragment) matches ``follow`` with re.search. ``next_css`` selects the next-page link
+    (an element with href, or a ``::attr(...)`` selection)."""
+    pattern = re.compile(follow) if isinstance(follow, str) else follow
+    selector = Selector(text=decode_html(body, content_type), base_url=url)
+    base = _base_url(selector, url)
+    hrefs = selector.css("a::attr(href), area::attr(href)").getall()
+    links = _unique(u for u in (_absolute(base, h) for h in hrefs) if u and pattern.search(u))
+    next_url = _next_page(selector, base, next_css) if next_css else None
+    return ListingPage(article_urls=links, next_url=next_url)
+
+
+def _base_url(selector: Selector, url: str) -> str:
+    base = selector.css("base::attr(href)").get()
+    return _join(url, base.strip()) if base else url
+
+
+def _absolute(base: str, href: str) -> str | None:
+    """An http(s) link without fragment; None for javascript:, mailto:, broken hrefs."""
+    href = href.strip()
+    if not href or href.startswith("#"):
+        return None
+    absolute = _join(base, href).split("#", 1)[0]
+    return absolute if _is_http(absolute) else None
+
+
+def _next_page(selector: Selector, base: str, css: str) -> str | None:
+    for match in selector.css(css):
+        value = match.get() if isinstance(match.root, str) else match.attrib.get("href")
+        absolute = _absolute(base, value) if isinstance(value, str) else None
+        if absolute:
+            return absolute
+    return None
+
+
+def _unique(urls: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(urls))

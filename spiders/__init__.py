@@ -1,0 +1,31 @@
+"""Generic Scrapy spiders, one per discovery channel kind; no extraction code.
+
+The crawl runner starts one per channel: ``crawl(SPIDERS[channel.kind], context=ctx,
+channel=channel)``; each yields scraper.models.FetchedPage items.
+"""
+
+from __future__ import annotations
+
+import scrapy
+
+from spiders.base import DiscoverySpider
+from spiders.feed import FeedSpider
+from spiders.gnews import GNewsSpider
+from spiders.listing import ListingSpider
+from spiders.sitemap import SitemapSpider
+
+SPIDERS: dict[str, type[scrapy.Spider]] = {
+    "feed": FeedSpider,
+    "sitemap": SitemapSpider,
+    "listing": ListingSpider,
+    "gnews": GNewsSpider,
+}
+
+__all__ = [
+    "SPIDERS",
+    "DiscoverySpider",
+    "FeedSpider",
+    "GNewsSpider",
+    "ListingSpider",
+    "SitemapSpider",
+]

@@ -1,0 +1,473 @@
+"""Parsing of feeds, sitemaps and listing pages (scraper.discovery), without Scrapy."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from scraper.discovery import (
+    DiscoveryError,
+    Entry,
+    charset_from_content_type,
+    gunzip_bounded,
+    parse_date,
+    parse_feed,
+    parse_gnews_feed,
+    parse_listing,
+    parse_sitemap,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+BASE = "https://ministry.example"
+
+
+OTHER = "https://partner.example.org"
+
+
+def fixture(kind: str, name: str, base: str = BASE) -> bytes:
+    body = (FIXTURES / kind / name).read_bytes()
+    return body.replace(b"{base}", base.encode()).replace(b"{other}", OTHER.encode())
+
+
+# --- dates ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tue, 14 Nov 2023 08:00:00 GMT", datetime(2023, 11, 14, 8, tzinfo=UTC)),
+        (
+            "Mon, 13 Nov 2023 17:30:00 +0200",
+            datetime(2023, 11, 13, 17, 30, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        ("Wed, 29 Jun 2011 00:01:37 GMT+00:00", datetime(2011, 6, 29, 0, 1, 37, tzinfo=UTC)),
+        ("Sat, Dec 16 2023 02:02:33 PM", datetime(2023, 12, 16, 14, 2, 33, tzinfo=UTC)),
+        ("Sat, Dec 16 2023 12:10:00 AM", datetime(2023, 12, 16, 0, 10, tzinfo=UTC)),
+        ("2024-03-01T09:15:00+01:00", datetime(2024, 3, 1, 8, 15, tzinfo=UTC)),
+        ("2024-03-01T09:15:00.250Z", datetime(2024, 3, 1, 9, 15, 0, 250000, tzinfo=UTC)),
+        ("2024-03-01 09:15:00", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),  # no zone: UTC
+        ("2020/1/10 14:33:00", datetime(2020, 1, 10, 14, 33, tzinfo=UTC)),
+    ],
+)
+def test_times_become_aware_datetimes(text: str, expected: datetime) -> None:
+    value = parse_date(text)
+    assert isinstance(value, datetime) and value.tzinfo is not None
+    assert value == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2024-05-06", date(2024, 5, 6)),
+        ("2020/1/10", date(2020, 1, 10)),
+        # Generators write a bare day as midnight: it must stay on that calendar day.
+        ("Tue, 28 Jul 2026 00:00:00 +0000", date(2026, 7, 28)),
+        ("2024-03-16T00:00:00+02:00", date(2024, 3, 16)),
+    ],
+)
+def test_a_bare_day_stays_a_date(text: str, day: date) -> None:
+    value = parse_date(text)
+    assert type(value) is date and value == day
+
+
+def test_midnight_can_be_kept_as_a_time() -> None:
+    value = parse_date("Tue, 28 Jul 2026 00:00:00 GMT", midnight_is_day=False)
+    assert value == datetime(2026, 7, 28, tzinfo=UTC) and isinstance(value, datetime)
+
+
+@pytest.mark.parametrize("text", [None, "", "  ", "not a date at all", "2024-13-45", "32/13/2020"])
+def test_unknown_dates_are_none(text: str | None) -> None:
+    assert parse_date(text) is None
+
+
+def test_charset_from_content_type() -> None:
+    assert charset_from_content_type("text/html; charset=UTF-8") == "utf-8"
+    assert charset_from_content_type('text/html; charset="windows-1251"') == "windows-1251"
+    assert charset_from_content_type("text/html") is None
+    assert charset_from_content_type(None) is None
+
+
+# --- feeds ---------------------------------------------------------------------------
+
+
+def test_rss2_entries_with_titles_dates_and_absolute_links() -> None:
+    entries = parse_feed(fixture("feeds", "rss2.xml"), f"{BASE}/rss.xml")
+    assert [e.url for e in entries] == [
+        f"{BASE}/news/harbour-bridge?utm_source=rss#top",  # normalized later, by the spider
+        f"{BASE}/news/budget-2024",  # relative link resolved against the feed URL
+        f"{BASE}/news/statement",  # guid used when there is no <link>
+        "https://partner.example.org/reports/42",  # other hosts are kept
+    ]
+    first, second, third, fourth = entries
+    assert first.title == "Minister opens the new harbour bridge"
+    assert first.published == datetime(2023, 11, 14, 8, tzinfo=UTC)
+    assert second.title == "Budget & tax calendar for 2024"
+    assert second.published == datetime(2023, 11, 13, 15, 30, tzinfo=UTC)
+    assert second.modified == datetime(2023, 11, 13, 15, 31, tzinfo=UTC)  # dc:date
+    assert third.published == date(2023, 11, 12)
+    assert fourth.published is None
+
+
+def test_atom_published_and_updated() -> None:
+    first, second = parse_feed(fixture("feeds", "atom.xml"), "https://agency.example/atom")
+    assert first.url == "https://agency.example/releases/q1-statistics"  # xml:base
+    assert first.published == datetime(2024, 3, 1, 8, 15, tzinfo=UTC)
+    assert first.modified == datetime(2024, 3, 2, 10, tzinfo=UTC)
+    # Atom's <updated> is a modification time, not a publication date.
+    assert second.published is None
+    assert second.modified == datetime(2024, 2, 28, 12, tzinfo=UTC)
+
+
+def test_rss1_dublin_core_date_is_the_publication_day() -> None:
+    (entry,) = parse_feed(fixture("feeds", "rss1.rdf"), "https://council.example/rss")
+    assert entry == Entry(
+        url="https://council.example/news/7",
+        title="Council adopts the parks plan",
+        published=date(2024, 5, 6),
+        modified=datetime(2024, 5, 6, tzinfo=UTC),
+    )
+
+
+def test_json_feed() -> None:
+    entries = parse_feed(fixture("feeds", "jsonfeed.json"), "https://observatory.example/feed.json")
+    assert [e.url for e in entries] == [
+        "https://observatory.example/bulletins/comet",
+        "https://observatory.example/bulletins/eclipse",
+    ]
+    assert entries[0].title == "A comet is visible this week"
+    assert entries[0].published == datetime(2024, 6, 2, 0, 0, tzinfo=UTC)
+    assert entries[0].modified == datetime(2024, 6, 2, 8, tzinfo=UTC)
+    assert entries[1].published == date(2024, 6, 3)
+
+
+def test_gb2312_feed_is_decoded_by_its_declaration() -> None:
+    entries = parse_feed(fixture("feeds", "gb2312.xml"), "http://news.example.cn/rss")
+    assert [e.title for e in entries] == ["城市公园今天开放", "天气预报：明天有雨"]
+    assert entries[0].published == datetime(2024, 1, 10, 14, 33, tzinfo=UTC)
+
+
+def test_http_charset_wins_over_a_missing_declaration() -> None:
+    body = (
+        "<rss version='2.0'><channel><title>t</title><item><title>Новини дня</title>"
+        "<link>https://gov.example/n/1</link></item></channel></rss>"
+    ).encode("koi8-u")
+    (entry,) = parse_feed(body, "https://gov.example/rss", "application/rss+xml; charset=koi8-u")
+    assert entry.title == "Новини дня"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        fixture("feeds", "not_a_feed.html"),
+        b"",
+        b"\x89PNG\r\n\x1a\n\x00\x00binary",
+        b'{"version": "something else", "items": []}',
+        b"{not json",
+    ],
+)
+def test_anything_else_is_not_a_feed(body: bytes) -> None:
+    with pytest.raises(DiscoveryError) as error:
+        parse_feed(body, f"{BASE}/feed")
+    assert error.value.reason == "not a feed"
+
+
+def test_unusable_links_reach_the_spider_to_be_counted() -> None:
+    body = (
+        b"<rss version='2.0'><channel><title>t</title>"
+        b"<item><link>http://:80/no-host</link></item>"
+        b"<item><guid>item-7</guid></item>"  # a guid that is not a URL is no link
+        b"<item><guid>https://ministry.example/p/8</guid></item>"  # a permalink guid is
+        b"</channel></rss>"
+    )
+    assert [e.url for e in parse_feed(body, f"{BASE}/rss")] == [
+        "http://:80/no-host",
+        "https://ministry.example/p/8",
+    ]
+
+
+def test_a_feed_without_items_is_empty_not_an_error() -> None:
+    body = b"<rss version='2.0'><channel><title>quiet</title></channel></rss>"
+    assert parse_feed(body, f"{BASE}/rss") == []
+
+
+# --- feeds from the corpus -----------------------------------------------------------
+
+_CORPUS_FEEDS = [
+    "feedrs__bbc_rss2.xml",
+    "feedrs__debian_rss1.rdf",
+    "feedrs__reddit_atom.xml",
+    "guardian_uk_2016-06.rss",
+    "rsparser__DaringFireball.json",
+    "rsparser__kc0011.rss",
+    "rsparser__bio.rdf",
+    "rsparser__russcox.atom",
+    "tut.by_main_ru_2019-11.xml",
+    "whitehouse_briefings_generated.xml",
+    "yahoo_news_2019-11.xml",
+]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", _CORPUS_FEEDS)
+def test_corpus_feeds_list_http_articles(corpus: Path, name: str) -> None:
+    entries = parse_feed((corpus / "feeds" / name).read_bytes(), "https://feed.example/feed")
+    assert entries
+    assert all(urlsplit(e.url).scheme in ("http", "https") for e in entries)
+    assert all(
+        e.published is None or type(e.published) is date or e.published.tzinfo is not None
+        for e in entries
+    )
+
+
+@pytest.mark.corpus
+def test_corpus_legacy_encodings_and_dates(corpus: Path) -> None:
+    tut = parse_feed((corpus / "feeds/tut.by_main_ru_2019-11.xml").read_bytes(), "https://t.by/")
+    assert len(tut) == 100
+    assert re.search("[а-яА-Я]", tut[0].title or "")  # UTF-8 without a declaration
+    kc = parse_feed((corpus / "feeds/rsparser__kc0011.rss").read_bytes(), "http://kc.example/")
+    assert re.search("[\u4e00-\u9fff]", kc[0].title or "")  # declared gb2312
+    debian = parse_feed((corpus / "feeds/feedrs__debian_rss1.rdf").read_bytes(), "https://d/")
+    assert type(debian[0].published) is date
+    json_feed = (corpus / "feeds/rsparser__DaringFireball.json").read_bytes()
+    assert len(parse_feed(json_feed, "https://daringfireball.net/feeds/json")) > 10
+
+
+@pytest.mark.corpus
+def test_corpus_html_served_at_a_feed_url_is_not_a_feed(corpus: Path) -> None:
+    page = corpus / "html/articles/mcmeta__peoplesdailyng.com_feed-url-served-html.html"
+    with pytest.raises(DiscoveryError, match="not a feed"):
+        parse_feed(page.read_bytes(), "https://www.peoplesdailyng.com/feed", "text/html")
+
+
+# --- Google News feeds -----------------------------------------------------------------
+
+
+def test_gnews_items_keep_the_publisher_suffix_and_source() -> None:
+    body = fixture("gnews", "search.xml", "https://news.example")
+    items = parse_gnews_feed(body, "https://news.example/rss/search?q=x")
+    assert len(items) == 7
+    first = items[0]
+    assert first.title == "Harbour bridge opens to traffic - Example Herald"
+    assert first.published == datetime(2023, 11, 14, 8, tzinfo=UTC)
+    assert (first.publisher_name, first.publisher_url) == (
+        "Example Herald",
+        "https://herald.example",
+    )
+    # No <source>: the name comes from the title's suffix.
+    legacy = items[3]
+    assert (legacy.publisher_name, legacy.publisher_url) == ("Legacy Times", None)
+
+
+def test_gnews_pubdate_at_midnight_stays_an_instant() -> None:
+    body = (
+        b"<rss version='2.0'><channel><item><title>T - P</title>"
+        b"<link>https://news.example/rss/articles/CBMiX</link>"
+        b"<pubDate>Tue, 14 Nov 2023 00:00:00 GMT</pubDate></item></channel></rss>"
+    )
+    (item,) = parse_gnews_feed(body, "https://news.example/rss/search")
+    # 21:00 the day before in Sao Paulo, not a bare 14 November.
+    assert item.published == datetime(2023, 11, 14, tzinfo=UTC)
+    assert isinstance(item.published, datetime)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("googlenews__legacy_congress_2011.xml", 50),
+        ("googlenews__topstories_en-US_2019-11.xml", 38),
+        ("googlenews__search_bears-ears_2026-07.xml", 92),
+    ],
+)
+def test_corpus_gnews_feeds(corpus: Path, name: str, count: int) -> None:
+    items = parse_gnews_feed((corpus / "feeds" / name).read_bytes(), "https://news.google.com/")
+    assert len(items) == count
+    assert all(" - " in (i.title or "") and i.publisher_name for i in items)
+    assert all(
+        isinstance(i.published, datetime) and i.published.utcoffset() == timedelta(0) for i in items
+    )
+
+
+# --- sitemaps ------------------------------------------------------------------------
+
+
+def test_urlset_entries_and_lastmod() -> None:
+    document = parse_sitemap(fixture("sitemaps", "urlset.xml"), f"{BASE}/sitemap.xml")
+    assert document.kind == "urlset" and not document.damaged
+    assert document.entries == [
+        Entry(url=f"{BASE}/press/older-release", modified=datetime(2024, 1, 5, tzinfo=UTC)),
+        Entry(url=f"{BASE}/press/newer-release", modified=datetime(2024, 2, 10, 8, 30, tzinfo=UTC)),
+        Entry(url=f"{BASE}/press/undated-release"),  # CDATA; image:loc is not an article
+    ]
+
+
+def test_news_sitemap_titles_and_publication_dates() -> None:
+    document = parse_sitemap(fixture("sitemaps", "news.xml"), f"{BASE}/news-sitemap.xml")
+    first, second = document.entries
+    assert first.title == "Grain exports rise for a third month"
+    assert first.published == datetime(2024, 3, 18, 5, 45, tzinfo=UTC)
+    assert second.title == "School year calendar announced"
+    assert second.published == date(2024, 3, 16)
+    assert second.modified == datetime(2024, 3, 17, 12, tzinfo=UTC)
+
+
+def test_sitemap_index_lists_child_sitemaps() -> None:
+    document = parse_sitemap(fixture("sitemaps", "index.xml"), f"{BASE}/sitemap-index.xml")
+    assert document.kind == "sitemapindex"
+    assert [e.url for e in document.entries] == [
+        f"{BASE}/sitemaps/2023.xml.gz",
+        f"{BASE}/sitemaps/news.xml",
+        f"{BASE}/sitemap-index.xml",
+    ]
+
+
+def test_gzip_is_recognized_by_magic_bytes_whatever_the_url() -> None:
+    packed = gzip.compress(fixture("sitemaps", "news.xml"))
+    for url in (f"{BASE}/news.xml", f"{BASE}/news.xml.gz", f"{BASE}/sitemap"):
+        assert len(parse_sitemap(packed, url).entries) == 2
+
+
+def test_gzip_bomb_is_refused() -> None:
+    bomb = gzip.compress(b"<urlset>" + b" " * 5_000_000)
+    with pytest.raises(DiscoveryError, match="too large after decompression"):
+        parse_sitemap(bomb, f"{BASE}/s.xml.gz", max_size=1_000_000)
+    with pytest.raises(DiscoveryError, match="invalid gzip"):
+        gunzip_bounded(b"\x1f\x8b\x08garbage")
+
+
+def test_text_sitemap() -> None:
+    document = parse_sitemap(fixture("sitemaps", "text_sitemap.txt"), f"{BASE}/sitemap.txt")
+    assert [e.url for e in document.entries] == [
+        "https://plain.example/a",
+        "https://plain.example/b",
+    ]
+
+
+def test_broken_xml_keeps_what_could_be_read() -> None:
+    document = parse_sitemap(fixture("sitemaps", "broken.xml"), f"{BASE}/sitemap.xml")
+    assert document.damaged
+    assert [e.url for e in document.entries][:2] == [f"{BASE}/kept/one", f"{BASE}/kept/two"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "invalid XML"),
+        (b"<?xml version='1.0'?><urlset><url><loc", "invalid XML"),
+        (b"\x00\x01\x02binary", "not a sitemap"),
+        (fixture("feeds", "not_a_feed.html"), "not a sitemap"),
+        (fixture("feeds", "rss2.xml"), "not a sitemap"),
+    ],
+)
+def test_unusable_sitemaps(body: bytes, reason: str) -> None:
+    with pytest.raises(DiscoveryError) as error:
+        parse_sitemap(body, f"{BASE}/sitemap.xml")
+    assert error.value.reason == reason
+
+
+def test_entities_are_not_expanded() -> None:
+    body = (
+        b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<urlset><url><loc>https://a.example/&x;</loc></url></urlset>"
+    )
+    entries = parse_sitemap(body, "https://a.example/s.xml").entries
+    assert all("root:" not in e.url for e in entries)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("name", "kind", "count"),
+    [
+        ("sitemaps.org_sitemap.xml", "urlset", 84),
+        ("hebdenbridgetimes_articles_sitemap.xml", "urlset", None),
+        ("shinpaideshou_wordpress_news_sitemap.xml", "urlset", None),
+        ("spec-example_sitemapindex.xml", "sitemapindex", 2),
+        ("tripadvisor_sitemap_index.xml", "sitemapindex", 4),
+    ],
+)
+def test_corpus_sitemaps(corpus: Path, name: str, kind: str, count: int | None) -> None:
+    document = parse_sitemap((corpus / "sitemaps" / name).read_bytes(), "https://s.example/")
+    assert document.kind == kind and not document.damaged
+    assert document.entries and all(e.url.startswith("http") for e in document.entries)
+    if count is not None:
+        assert len(document.entries) == count
+    # Extension elements (image:loc, video:player_loc) never pass for article URLs.
+    assert not any(re.search(r"\.(jpg|png)$|brightcove", e.url) for e in document.entries)
+
+
+@pytest.mark.corpus
+def test_corpus_news_sitemap_dates(corpus: Path) -> None:
+    body = (corpus / "sitemaps/shinpaideshou_wordpress_news_sitemap.xml").read_bytes()
+    entries = parse_sitemap(body, "https://shinpaideshou.wordpress.com/").entries
+    assert all(e.title and isinstance(e.published, datetime) for e in entries)
+
+
+# --- listings ------------------------------------------------------------------------
+
+FOLLOW = r"/en/news/[^/]+-\d+"
+
+
+def test_listing_links_matching_follow_and_next_page() -> None:
+    page = parse_listing(
+        fixture("listings", "page1.html"), f"{BASE}/en/news/all", FOLLOW, "a[rel=next]"
+    )
+    assert page.article_urls == [
+        f"{BASE}/en/news/minister-visits-port-101",  # its #comments twin is the same page
+        f"{BASE}/en/news/minister-speech-102",  # relative to the listing's URL
+        f"{BASE}/en/news/road-works-finished-103?ref=home",
+    ]
+    assert page.next_url == f"{BASE}/en/news/all?page=2"
+
+
+def test_listing_base_href_and_attribute_selector() -> None:
+    page = parse_listing(
+        fixture("listings", "page2.html"),
+        f"{BASE}/en/news/all?page=2",
+        FOLLOW,
+        "a.pager-next::attr(href)",
+    )
+    assert page.article_urls == [
+        f"{BASE}/en/news/harvest-report-201",
+        f"{BASE}/en/news/minister-visits-port-101",
+    ]
+    assert page.next_url == f"{BASE}/en/news/all?page=3"
+
+
+def test_listing_without_next_selector_or_match() -> None:
+    page = parse_listing(fixture("listings", "page1.html"), f"{BASE}/en/news/all", r"/nothing/")
+    assert page.article_urls == [] and page.next_url is None
+    page = parse_listing(fixture("listings", "page1.html"), BASE, FOLLOW, "a.missing")
+    assert page.next_url is None
+
+
+def test_listing_charset_from_meta() -> None:
+    page = parse_listing(fixture("listings", "cp1251.html"), "https://gov.example/ru/", r"-\d+$")
+    assert page.article_urls[0] == "https://gov.example/ru/news/otkrytie-mosta-11"
+    assert "фестиваль" in page.article_urls[1]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("name", "url", "follow", "at_least"),
+    [
+        (
+            "newspaper4k__cnn_main_site.html",
+            "https://edition.cnn.com/",
+            r"/\d{4}/\d{2}/\d{2}/[^?]+/index\.html",
+            20,
+        ),
+        ("newspaper4k__wired_main_site.html", "https://www.wired.com/", r"/story/[^/]+/?$", 10),
+        ("mcmeta__www.gov.cn.html", "http://www.gov.cn/", r"gov\.cn/.+/content_\d+", 5),
+    ],
+)
+def test_corpus_listings(corpus: Path, name: str, url: str, follow: str, at_least: int) -> None:
+    page = parse_listing((corpus / "html/listings" / name).read_bytes(), url, follow)
+    assert len(page.article_urls) >= at_least
+    assert len(set(page.article_urls)) == len(page.article_urls)
+    assert all(u.startswith("http") and "#" not in u for u in page.article_urls)
+    assert all(re.search(follow, u) for u in page.article_urls)
