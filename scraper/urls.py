@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from courlan import normalize_url as courlan_normalize
 
 # courlan already drops utm_*, fbclid, gclid and friends; these are the ones it keeps
 # that only ever track the reader (oc: Google News; ocid, cmpid, ito: publishers).
+_BAD_HOST_CHARS = re.compile(r"[\s<>\"{}|\\^`]")
 _EXTRA_TRACKING = {"oc", "ocid", "cmpid", "ito", "mc_cid", "mc_eid", "igshid", "smid", "at_medium"}
 
 
@@ -19,6 +21,8 @@ def normalize_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
+    if _BAD_HOST_CHARS.search(parts.netloc):
+        raise ValueError(f"invalid host in URL: {url!r}")
     normalized = courlan_normalize(url, strict=False)
     parts = urlsplit(normalized)
     query = [

@@ -28,7 +28,15 @@ def test_meaningful_query_is_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "ftp://x.gov/a", "javascript:alert(1)", "/relative/path", "https://"]
+    "bad",
+    [
+        "",
+        "ftp://x.gov/a",
+        "javascript:alert(1)",
+        "/relative/path",
+        "https://",
+        "http://exa mple.com/x",
+    ],
 )
 def test_not_http_urls_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
