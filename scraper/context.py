@@ -12,6 +12,7 @@ from typing import Protocol
 
 from scraper.config import Settings, Source
 from scraper.models import Discovery, SourceDefaults
+from scraper.storage.base import FeedValidators
 from scraper.summary import CrawlSummary
 
 
@@ -41,4 +42,13 @@ class CrawlContext(Protocol):
 
     def remember_gnews(self, article_id: str, url: str) -> None:
         """Keep a newly resolved Google News id for later crawls."""
+        ...
+
+    def feed_validators(self, url: str) -> FeedValidators | None:
+        """ETag / Last-Modified of a discovery document from an earlier run, for a
+        conditional GET (a 304 answer means nothing new is listed)."""
+        ...
+
+    def remember_feed_validators(self, validators: FeedValidators) -> None:
+        """Keep the validators of a discovery document whose entries were all handled."""
         ...

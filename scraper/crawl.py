@@ -24,7 +24,7 @@ from scrapy.settings import Settings as ScrapySettings
 from scraper.config import Settings, Source
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.sink import ArticleSink
-from scraper.storage.base import Database, DatabaseError, DiscoveryRecord
+from scraper.storage.base import Database, DatabaseError, DiscoveryRecord, FeedValidators
 from scraper.storage.files import FileStore
 from scraper.summary import CrawlSummary
 from scraper.urls import article_id
@@ -162,6 +162,15 @@ class SourceCrawl:
     def remember_gnews(self, article_id: str, url: str) -> None:
         self.job.service.remember_gnews(article_id, url)
 
+    def feed_validators(self, url: str) -> FeedValidators | None:
+        if self.job.options.refresh:
+            return None  # fetch everything again, unconditionally
+        return self.job.service.feed_validators(url)
+
+    def remember_feed_validators(self, validators: FeedValidators) -> None:
+        if not self.job.options.dry_run:
+            self.job.service.remember_feed_validators(validators)
+
     # --- the pipeline's entry -------------------------------------------------------
     async def handle(self, page: FetchedPage) -> None:
         """Extract ``page`` in a worker process and store the document."""
@@ -222,6 +231,7 @@ class CrawlService:
         self.runner = AsyncCrawlerRunner(ScrapySettings(self.base_settings))
         self._gnews: dict[str, str] = {}
         self._gnews_new: dict[str, str] = {}
+        self._validators: dict[str, FeedValidators | None] = {}
         self.active: dict[str, SourceCrawl] = {}
         # Sources crawling at once, across every job of this process (the daemon runs
         # many jobs concurrently); per-host limits come from each source's crawl policy.
@@ -240,6 +250,23 @@ class CrawlService:
     def remember_gnews(self, article_id: str, url: str) -> None:
         self._gnews[article_id] = url
         self._gnews_new[article_id] = url
+
+    def feed_validators(self, url: str) -> FeedValidators | None:
+        if url not in self._validators and self.database is not None:
+            try:
+                self._validators[url] = self.database.feed_validators(url)
+            except DatabaseError as exc:
+                log.warning("cannot read feed validators: %s", exc)
+                return None
+        return self._validators.get(url)
+
+    def remember_feed_validators(self, validators: FeedValidators) -> None:
+        self._validators[validators.url] = validators
+        if self.database is not None:
+            try:
+                self.database.save_feed_validators(validators)
+            except DatabaseError as exc:
+                log.warning("cannot save feed validators: %s", exc)
 
     def _save_gnews(self) -> None:
         pending, self._gnews_new = self._gnews_new, {}

@@ -1,4 +1,10 @@
-"""The feed channel: an RSS, Atom or JSON Feed document lists the articles."""
+"""The feed channel: an RSS, Atom or JSON Feed document lists the articles.
+
+Feeds are fetched with a conditional GET: the ETag and Last-Modified of the last run go
+out as If-None-Match / If-Modified-Since, and a 304 answer ends the channel at once. The
+validators of a run are kept only when none of its articles failed, so a failed article
+is retried on the next run instead of hiding behind a 304.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,61 @@ from scrapy.http import Request, Response
 
 from scraper.config import FeedChannel
 from scraper.discovery import DiscoveryError, parse_feed
+from scraper.storage.base import FeedValidators
 from spiders.base import DiscoverySpider, content_type
+
+
+def conditional_headers(validators: FeedValidators | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if validators is not None and validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators is not None and validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
+
+
+def validators_of(url: str, response: Response) -> FeedValidators | None:
+    etag = response.headers.get(b"ETag")
+    modified = response.headers.get(b"Last-Modified")
+    if not etag and not modified:
+        return None
+    return FeedValidators(
+        url=url,
+        etag=etag.decode("latin-1") if etag else None,
+        last_modified=modified.decode("latin-1") if modified else None,
+    )
 
 
 class FeedSpider(DiscoverySpider[FeedChannel]):
     name = "feed"
+    _pending_validators: FeedValidators | None = None
+    _failures_before = 0
 
     def initial_requests(self) -> Iterable[Request]:
-        yield self.document_request(self.channel.url, self.parse_feed)
+        self._failures_before = sum(self.context.summary.failed.values())
+        headers = conditional_headers(self.context.feed_validators(self.channel.url))
+        yield self.document_request(
+            self.channel.url,
+            self.parse_feed,
+            headers=headers,
+            meta={"handle_httpstatus_list": [304]},
+        )
 
     def parse_feed(self, response: Response) -> Iterator[Request]:
+        if response.status == 304:
+            self.logger.info("feed not modified since the last run: %s", response.url)
+            return
         try:
             entries = parse_feed(response.body, response.url, content_type(response))
         except DiscoveryError as exc:
             self.document_failed(response.url, exc.reason)
             return
+        self._pending_validators = validators_of(self.channel.url, response)
         # Every listed article is kept, whatever its host: the feed decides what is wanted.
         yield from self.article_requests(entries)
+
+    def closed(self, reason: str) -> None:
+        failures = sum(self.context.summary.failed.values()) - self._failures_before
+        complete = reason == "finished" and failures == 0 and not self.context.limit_reached()
+        if self._pending_validators is not None and complete:
+            self.context.remember_feed_validators(self._pending_validators)

@@ -9,7 +9,7 @@ import pytest
 
 from scraper.document import parse
 from tests.support.cli import Project, run_scraper
-from tests.support.http_server import LocalHTTPServer, Route
+from tests.support.http_server import LocalHTTPServer, RecordedRequest, Route
 from tests.support.pages import article_page, article_paragraphs, rss_feed
 
 pytestmark = pytest.mark.e2e
@@ -284,3 +284,34 @@ def test_extract_and_sources_commands(
     project.write_source(feed_source(server))
     listed = run_scraper("sources", "--config", project.config, cwd=tmp_path)
     assert listed.returncode == 0 and "city" in listed.stdout and "feed" in listed.stdout
+
+
+def test_feed_conditional_get_skips_an_unchanged_feed_but_retries_failures(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    paths = serve_articles(server, 2)
+    items = [(f"S{n}", server.url(p), None) for n, p in enumerate(paths)]
+    feed = rss_feed(items)
+
+    def feed_answer(request: RecordedRequest) -> Route:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Route(status=304, content_type=None)
+        return Route(body=feed, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    server.route("/feed.xml", feed_answer)
+    server.route(paths[1], Route(status=503, body="busy"))
+    project.write_source(feed_source(server))
+
+    code, out, _ = crawl(project, "city")
+    assert code == 0 and "new 1" in out and "HTTP 503" in out
+    # An article failed: the validators are not kept, the next run reads the feed again.
+    server.route(paths[1], Route(body=article_page("Story number 1", article_paragraphs(1))))
+    code, out, _ = crawl(project, "city")
+    assert code == 0 and "new 1" in out and "known 1" in out
+    assert not any("If-None-Match" in r.headers for r in server.requests_to("/feed.xml"))
+
+    code, out, _ = crawl(project, "city")
+    assert code == 0 and "discovered 0" in out
+    last = server.requests_to("/feed.xml")[-1]
+    assert last.headers.get("If-None-Match") == '"v1"'
+    assert len(project.files()) == 2

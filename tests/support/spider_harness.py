@@ -364,3 +364,9 @@ class _FakeContext:
 
     def remember_gnews(self, article_id: str, url: str) -> None:
         self.remembered[article_id] = url
+
+    def feed_validators(self, url: str) -> Any:
+        return None  # every run fetches unconditionally (conditional GET: tests/e2e)
+
+    def remember_feed_validators(self, validators: Any) -> None:
+        pass
