@@ -47,7 +47,7 @@ class ArticleSink:
         if self.on_stored is not None:
             self.on_stored(source_id, doc.id, written.status)
         self._articles.append(
-            ArticleRecord(doc, source_id, str(written.path), written.content_hash)
+            ArticleRecord(doc, source_id, written.relative_path, written.content_hash)
         )
         if len(self._articles) >= self.batch_size:
             await self.flush()

@@ -1,0 +1,159 @@
+"""Reading what the service stored: the consumer API (stable; see docs/schema.md).
+
+Two sources, same documents:
+
+* the record files, ``<output_dir>/<YYYY-MM-DD>/<NNN>_<id>.txt`` (DESIGN section 2)::
+
+      from scraper.reader import iter_documents
+      for doc in iter_documents(Path("data/articles")):
+          print(doc.id, doc.published, doc.title)
+
+* the database (PostgreSQL or SQLite), as a resumable stream of changes::
+
+      from scraper.reader import articles_since
+      from scraper.storage.open import open_database
+      db = open_database(settings)
+      for article in articles_since(db, since=checkpoint):
+          handle(article.document)
+          checkpoint, last_id = article.updated_at, article.id  # resume point
+
+"Since" always means *stored or changed since*: a row's ``updated_at`` in the database,
+a file's modification time on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from scraper.document import Document, DocumentFormatError, parse
+from scraper.storage.base import Database
+from scraper.storage.files import record_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """One row of ``articles``: the document and what the database knows about it."""
+
+    document: Document
+    source_id: str  # the configured source that stored it ("" when unknown)
+    content_hash: str  # sha256 hex of the rendered record text
+    file_path: str  # the record file, relative to the output directory
+    first_seen_at: datetime  # when the row was first stored (UTC)
+    updated_at: datetime  # when its content last changed (UTC); the resume point
+
+    @property
+    def id(self) -> str:
+        return self.document.id
+
+
+def read_document(path: Path) -> Document:
+    """Parse one record file.
+
+    Raises DocumentFormatError when the file is not a record (or not UTF-8) and
+    OSError when it cannot be read. The bytes are decoded as they are: a record with
+    ``\\r\\n`` line ends is not a record."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentFormatError(f"not UTF-8 (byte {exc.start})") from exc
+    return parse(text)
+
+
+def iter_document_files(
+    folder: Path, since: datetime | None = None
+) -> Iterator[tuple[Path, Document]]:
+    """Every record file under ``folder`` with its document, oldest date folder first,
+    then by sequence number; one file at a time (constant memory).
+
+    ``since`` (time-zone aware) keeps the files written at or after that moment (their
+    modification time). Files that cannot be read or parsed are logged and skipped."""
+    threshold = _timestamp(since) if since is not None else None
+    for path in record_files(Path(folder)):
+        document = _read_or_skip(path, threshold)
+        if document is not None:
+            yield path, document
+
+
+def iter_documents(folder: Path, since: datetime | None = None) -> Iterator[Document]:
+    """The documents of the record files under ``folder``; see ``iter_document_files``."""
+    for _, document in iter_document_files(folder, since):
+        yield document
+
+
+def file_modified_at(path: Path) -> datetime:
+    """When a record file was last written (UTC)."""
+    return datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+
+
+def articles_since(
+    database: Database,
+    since: datetime | None = None,
+    after_id: str | None = None,
+    source_id: str | None = None,
+    zone: tzinfo | None = None,
+) -> Iterator[StoredArticle]:
+    """Articles stored or changed at or after ``since`` (all when None), in the order
+    they were stored: by ``updated_at``, then ``id``. Streams in constant memory.
+
+    To resume exactly where a previous read stopped, pass the last article's
+    ``updated_at`` as ``since`` and its ``id`` as ``after_id``: rows strictly after that
+    one follow (an article changed meanwhile comes again, with its new content).
+    ``source_id`` keeps one source's articles. ``zone`` converts the publication time
+    of each document (UTC otherwise), e.g. ``settings.zone`` to match the files."""
+    for row in database.articles_since(since=since, source_id=source_id, after_id=after_id):
+        yield stored_article(row, zone)
+
+
+def stored_article(row: Mapping[str, Any], zone: tzinfo | None = None) -> StoredArticle:
+    """A StoredArticle from an ``articles`` row (as ``Database.articles_since`` yields)."""
+    return StoredArticle(
+        document=document_from_row(row, zone),
+        source_id=row["source_id"],
+        content_hash=row["content_hash"],
+        file_path=row["file_path"],
+        first_seen_at=row["first_seen_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def document_from_row(row: Mapping[str, Any], zone: tzinfo | None = None) -> Document:
+    """The Document of an ``articles`` row; ``zone`` converts its publication time."""
+    published: datetime = row["published_at"]
+    return Document(
+        title=row["title"],
+        published=published.astimezone(zone) if zone is not None else published,
+        type=row["type"],
+        url=row["url"],
+        source_name=row["source_name"],
+        source_url=row["source_url"],
+        language=row["language"],
+        aggregator=row["aggregator"],
+        content=row["content"],
+    )
+
+
+def _read_or_skip(path: Path, threshold: float | None) -> Document | None:
+    try:
+        if threshold is not None and os.stat(path).st_mtime < threshold:
+            return None
+        return read_document(path)
+    except FileNotFoundError:
+        return None  # rewritten into another folder while we were listing
+    except (DocumentFormatError, OSError) as exc:
+        log.warning("skipping %s: %s", path, exc)
+        return None
+
+
+def _timestamp(moment: datetime) -> float:
+    if moment.utcoffset() is None:
+        raise ValueError("since must carry a time zone")
+    return moment.timestamp()

@@ -1,0 +1,309 @@
+"""The flat files: one record file per article, ``<root>/<YYYY-MM-DD>/<NNN>_<id>.txt``.
+
+The folder is the publication date (in the output time zone, which ``doc.published``
+already carries), ``NNN`` the sequence number within that folder and ``<id>`` the article
+id, so an article never gets a second file: a changed article rewrites its own file, and
+one whose publication date moved is written in the new folder and removed from the old.
+
+Several processes may write to the same root at once (the daemon runs crawls side by
+side). Every allocation and write happens under an exclusive ``flock`` on
+``<root>/.lock``, and each writer appends "id -> file" lines to ``<root>/.journal`` so the
+others learn about files they did not write without rescanning the whole tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from scraper.document import Document, render
+from scraper.storage.base import SaveStatus
+
+RECORD_NAME = re.compile(r"^(?P<seq>\d{3,})_(?P<id>[0-9a-f]{16})\.txt$")
+DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Temporary files start with a dot and end in .tmp: never a record name, so readers
+# listing a folder skip them, and a crashed writer's leftovers are recognizable.
+TEMP_NAME = re.compile(r"^\.[0-9a-f]{16}\.[0-9a-f]+\.tmp$")
+LOCK_NAME = ".lock"
+JOURNAL_NAME = ".journal"
+# Past this size the journal is replaced by an empty one; every process then rescans once.
+JOURNAL_LIMIT = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """What ``FileStore.write`` did with one document."""
+
+    status: SaveStatus
+    path: Path  # the record file (root joined with relative_path)
+    content_hash: str  # sha256 hex of the rendered record text
+    relative_path: str  # "<YYYY-MM-DD>/<NNN>_<id>.txt", as stored in articles.file_path
+
+
+def content_hash(text: str) -> str:
+    """sha256 hex of a record's text, the hash that decides new / updated / unchanged."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_files(root: Path) -> Iterator[Path]:
+    """Every record file under ``root``: date folders in order, then by sequence number.
+
+    Lists one folder at a time, so memory stays bounded by the largest folder.
+    Temporary files and anything else not named like a record are ignored."""
+    if not root.is_dir():
+        return
+    folders = sorted(entry.name for entry in os.scandir(root) if _is_date_folder(entry))
+    for name in folders:
+        yield from _folder_records(root / name)
+
+
+def _is_date_folder(entry: os.DirEntry[str]) -> bool:
+    return bool(DATE_FOLDER.match(entry.name)) and entry.is_dir()
+
+
+def _folder_records(folder: Path) -> list[Path]:
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    numbered = [(int(m["seq"]), name) for name in names if (m := RECORD_NAME.match(name))]
+    return [folder / name for _, name in sorted(numbered)]
+
+
+def record_id(path: Path) -> str | None:
+    """The article id a record file is named after, or None for any other file."""
+    match = RECORD_NAME.match(path.name)
+    return match["id"] if match else None
+
+
+class FileStore:
+    """Writes documents as record files under ``root`` (created when missing).
+
+    Safe to share between threads, and between processes writing to the same root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._mutex = threading.Lock()
+        self._index: dict[str, Path] | None = None  # article id -> record file
+        self._journal_inode = 0
+        self._journal_offset = 0
+
+    # -- public API -------------------------------------------------------------------
+
+    def write(self, doc: Document) -> FileWrite:
+        """Write ``doc`` to its record file: "new", "updated" or "unchanged" (untouched)."""
+        text = render(doc)
+        data = text.encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        folder = self.root / doc.published.strftime("%Y-%m-%d")
+        with self._locked():
+            current = self._find(doc.id, folder)
+            if current is not None and current.parent == folder:
+                if _has_content(current, data):
+                    return self._result("unchanged", current, digest)
+                _atomic_write(current, data, doc.id)
+                return self._result("updated", current, digest)
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{_next_sequence(folder):03d}_{doc.id}.txt"
+            _atomic_write(target, data, doc.id)
+            self._remember(doc.id, target)
+            if current is None:
+                return self._result("new", target, digest)
+            # The publication date moved: the new file exists before the old one goes,
+            # so a reader always finds the article somewhere.
+            current.unlink(missing_ok=True)
+            return self._result("updated", target, digest)
+
+    def path_of(self, article_id: str) -> Path | None:
+        """The record file of an article, or None when it has none (creates nothing
+        when the root does not exist yet: a dry run may ask)."""
+        if not self.root.is_dir():
+            return None
+        with self._locked():
+            path = self._indexed(article_id)
+            if path is None and self._index is not None and article_id in self._index:
+                # Indexed but gone (moved by a writer we did not hear from, or deleted
+                # by hand): look everywhere once more. Unknown ids cost no scan.
+                self._scan()
+                path = self._indexed(article_id)
+            return path
+
+    def iter_files(self) -> Iterator[Path]:
+        """Every record file, oldest folder first, in sequence order."""
+        return record_files(self.root)
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the root, with "/" separators (as in articles.file_path)."""
+        return path.relative_to(self.root).as_posix()
+
+    # -- locking and the id index -----------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._mutex:
+            self.root.mkdir(parents=True, exist_ok=True)
+            # Opened per call, not kept: a descriptor inherited across fork() would share
+            # one lock between parent and child, and flock would no longer exclude them.
+            fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._catch_up()
+                yield
+            finally:
+                os.close(fd)
+
+    def _find(self, article_id: str, folder: Path) -> Path | None:
+        """The existing file of ``article_id``; called with the lock held."""
+        path = self._indexed(article_id)
+        if path is not None:
+            return path
+        # Another process may have just written this article into the target folder.
+        for candidate in _folder_records(folder):
+            if record_id(candidate) == article_id:
+                self._index_put(article_id, candidate)
+                return candidate
+        if self._index is not None and article_id in self._index:
+            # Indexed but gone: another writer moved it without a journal line we could
+            # read (e.g. the journal was compacted). Rescan rather than duplicate.
+            self._scan()
+            return self._indexed(article_id)
+        return None
+
+    def _indexed(self, article_id: str) -> Path | None:
+        assert self._index is not None
+        path = self._index.get(article_id)
+        return path if path is not None and path.exists() else None
+
+    def _index_put(self, article_id: str, path: Path) -> None:
+        assert self._index is not None
+        self._index[article_id] = path
+
+    def _catch_up(self) -> None:
+        """Bring the index up to date: a full scan the first time, then the journal lines
+        other processes appended since we last looked."""
+        stat = self._journal_stat()
+        if self._index is None:
+            self._scan()
+            return
+        inode = stat.st_ino if stat is not None else 0
+        size = stat.st_size if stat is not None else 0
+        if inode != self._journal_inode or size < self._journal_offset:
+            # Another journal than the one we read (compacted, or deleted): start over.
+            self._scan()
+            return
+        if size == self._journal_offset:
+            return
+        journal = self.root / JOURNAL_NAME
+        with journal.open("rb") as handle:
+            handle.seek(self._journal_offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._journal_offset += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            article_id, _, relative = line.partition("\t")
+            if relative:
+                self._index_put(article_id, self.root / relative)
+
+    def _scan(self) -> None:
+        """Index every record file under the root; called with the lock held, so no
+        writer is active and any temporary file left behind is a crashed writer's."""
+        index: dict[str, Path] = {}
+        if self.root.is_dir():
+            for entry in os.scandir(self.root):
+                if _is_date_folder(entry):
+                    self._scan_folder(Path(entry.path), index)
+        self._index = index
+        stat = self._journal_stat()
+        self._journal_inode = stat.st_ino if stat is not None else 0
+        self._journal_offset = stat.st_size if stat is not None else 0
+
+    def _journal_stat(self) -> os.stat_result | None:
+        try:
+            return os.stat(self.root / JOURNAL_NAME)
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _scan_folder(folder: Path, index: dict[str, Path]) -> None:
+        for entry in os.scandir(folder):
+            match = RECORD_NAME.match(entry.name)
+            if match:
+                index[match["id"]] = Path(entry.path)
+            elif TEMP_NAME.match(entry.name):
+                Path(entry.path).unlink(missing_ok=True)
+
+    def _remember(self, article_id: str, path: Path) -> None:
+        """Index a new file and tell the other processes through the journal."""
+        self._index_put(article_id, path)
+        journal = self.root / JOURNAL_NAME
+        line = f"{article_id}\t{self.relative(path)}\n".encode()
+        with journal.open("ab") as handle:
+            handle.write(line)
+            size = handle.tell()
+            inode = os.fstat(handle.fileno()).st_ino
+        if size > JOURNAL_LIMIT:
+            # A fresh, empty journal (new inode) makes every process rescan once.
+            _atomic_replace_empty(journal)
+            inode, size = os.stat(journal).st_ino, 0
+        # Our own line is already in the index; the journal may have just been created.
+        self._journal_inode, self._journal_offset = inode, size
+
+    def _result(self, status: SaveStatus, path: Path, digest: str) -> FileWrite:
+        return FileWrite(status, path, digest, self.relative(path))
+
+
+def _has_content(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def _next_sequence(folder: Path) -> int:
+    numbers = [int(m["seq"]) for name in os.listdir(folder) if (m := RECORD_NAME.match(name))]
+    return max(numbers, default=-1) + 1
+
+
+def _atomic_write(path: Path, data: bytes, article_id: str) -> None:
+    """Write via a temporary file in the same folder, fsync, then rename over ``path``:
+    a reader sees the old file or the new one, never a part of it."""
+    temp = path.parent / f".{article_id}.{secrets.token_hex(4)}.tmp"
+    # os.open with 0o666 lets the umask decide the mode, as for any other file the
+    # service writes (mkstemp would leave it 0600, unreadable to consumers).
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _atomic_replace_empty(path: Path) -> None:
+    temp = path.with_name(f"{path.name}.{secrets.token_hex(4)}")
+    temp.write_bytes(b"")
+    os.replace(temp, path)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; without it a crash could lose a new file's name.
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,481 @@
+"""The embedded SQLite backend (stdlib sqlite3): same logical schema and semantics as
+PostgreSQL, so a fresh machine runs with no server.
+
+Every SQL statement this backend runs is one of the named queries of ``Q`` below (the
+schema itself lives in ``migrations/sqlite``). The database runs in WAL mode, so readers
+(consumers, ``articles_since``) never block the crawl's writes; writers take the write
+lock up front (``BEGIN IMMEDIATE``) and wait for each other up to the busy timeout.
+Timestamps are stored as ISO 8601 text in UTC, so text order is time order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from scraper.storage import migrate as migrations
+from scraper.storage.base import (
+    ArticleRecord,
+    DatabaseError,
+    DiscoveryRecord,
+    FeedValidators,
+    SaveStatus,
+)
+from scraper.urls import article_id
+
+BUSY_TIMEOUT_SECONDS: Final = 30.0
+ARTICLE_COLUMNS: Final = (
+    "id, url, title, published_at, type, source_id, source_name, source_url, language, "
+    "aggregator, content, content_hash, file_path, first_seen_at, updated_at"
+)
+_TIMESTAMP_COLUMNS: Final = ("published_at", "first_seen_at", "updated_at")
+# A LIKE pattern matches a term literally once these are escaped with "\".
+_LIKE_SPECIALS: Final = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
+
+
+class Q:
+    """The named queries of this backend: all of its SQL, in one place."""
+
+    BUSY_TIMEOUT: Final = "PRAGMA busy_timeout = 30000"
+    WAL: Final = "PRAGMA journal_mode = WAL"
+    # NORMAL is durable in WAL mode except for the last transactions before a power cut.
+    SYNCHRONOUS: Final = "PRAGMA synchronous = NORMAL"
+    FOREIGN_KEYS: Final = "PRAGMA foreign_keys = ON"
+    BEGIN_WRITE: Final = "BEGIN IMMEDIATE"
+    COMMIT: Final = "COMMIT"
+    ROLLBACK: Final = "ROLLBACK"
+
+    SCHEMA_VERSION_EXISTS: Final = (
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    )
+    SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM schema_version"
+    RECORD_MIGRATION: Final = (
+        "INSERT INTO schema_version (version, name, applied_at) VALUES (:version, :name, :now)"
+    )
+
+    # Lists are passed as one JSON array parameter, so each query text stays fixed.
+    KNOWN_URLS: Final = (
+        "SELECT url, updated_at FROM articles WHERE id IN (SELECT value FROM json_each(:ids))"
+    )
+    CONTENT_HASHES: Final = (
+        "SELECT id, content_hash FROM articles WHERE id IN (SELECT value FROM json_each(:ids))"
+    )
+    INSERT_ARTICLE: Final = """
+        INSERT INTO articles (
+            id, url, title, published_at, type, source_id, source_name, source_url,
+            language, aggregator, content, content_hash, file_path, first_seen_at, updated_at)
+        VALUES (
+            :id, :url, :title, :published_at, :type, :source_id, :source_name, :source_url,
+            :language, :aggregator, :content, :content_hash, :file_path, :now, :now)
+    """
+    # A new source_id of '' (unknown, e.g. `scraper db sync`) keeps the stored one.
+    UPDATE_ARTICLE: Final = """
+        UPDATE articles SET
+            url = :url, title = :title, published_at = :published_at, type = :type,
+            source_id = coalesce(nullif(:source_id, ''), source_id),
+            source_name = :source_name, source_url = :source_url, language = :language,
+            aggregator = :aggregator, content = :content, content_hash = :content_hash,
+            file_path = :file_path, updated_at = :now
+        WHERE id = :id AND content_hash IS NOT :content_hash
+    """
+    RECORD_DISCOVERY: Final = """
+        INSERT OR IGNORE INTO discoveries (
+            url, article_id, source_id, channel, aggregator, discovered_at)
+        VALUES (:url, :article_id, :source_id, :channel, :aggregator, :discovered_at)
+    """
+    START_RUN: Final = (
+        "INSERT INTO crawl_runs (source_id, started_at) VALUES (:source_id, :started_at)"
+    )
+    FINISH_RUN: Final = """
+        UPDATE crawl_runs
+        SET finished_at = :finished_at, status = :status, counts = :counts, errors = :errors
+        WHERE id = :id
+    """
+    RESOLVED_GNEWS: Final = """
+        SELECT gnews_id, url FROM gnews_links
+        WHERE gnews_id IN (SELECT value FROM json_each(:gnews_ids))
+    """
+    SAVE_GNEWS: Final = """
+        INSERT INTO gnews_links (gnews_id, url, resolved_at) VALUES (:gnews_id, :url, :now)
+        ON CONFLICT (gnews_id) DO UPDATE SET url = excluded.url, resolved_at = excluded.resolved_at
+    """
+    FEED_VALIDATORS: Final = "SELECT url, etag, last_modified FROM feed_validators WHERE url = :url"
+    SAVE_FEED_VALIDATORS: Final = """
+        INSERT INTO feed_validators (url, etag, last_modified, checked_at)
+        VALUES (:url, :etag, :last_modified, :now)
+        ON CONFLICT (url) DO UPDATE SET
+            etag = excluded.etag, last_modified = excluded.last_modified,
+            checked_at = excluded.checked_at
+    """
+    # (since, after_id) is a keyset cursor: rows strictly after that (updated_at, id).
+    # "updated_at >= coalesce(...)" rather than "IS NULL OR" lets the index seek to since.
+    ARTICLES_SINCE: Final = f"""
+        SELECT {ARTICLE_COLUMNS} FROM articles
+        WHERE updated_at >= coalesce(:since, '')
+          AND (:after_id IS NULL OR (updated_at, id) > (:since, :after_id))
+          AND (:source_id IS NULL OR source_id = :source_id)
+        ORDER BY updated_at, id
+    """
+    # Every term must occur in the title or the content; more terms in the title rank
+    # higher. LIKE is case-insensitive for ASCII letters only.
+    SEARCH: Final = f"""
+        SELECT {ARTICLE_COLUMNS},
+               (SELECT count(*) FROM json_each(:terms)
+                WHERE articles.title LIKE '%' || value || '%' ESCAPE '\\') AS rank
+        FROM articles
+        WHERE NOT EXISTS (
+            SELECT 1 FROM json_each(:terms)
+            WHERE NOT (articles.title LIKE '%' || value || '%' ESCAPE '\\'
+                       OR articles.content LIKE '%' || value || '%' ESCAPE '\\'))
+        ORDER BY rank DESC, published_at DESC, id
+        LIMIT :limit
+    """
+
+
+class SQLiteDatabase:
+    """``scraper.storage.base.Database`` on an SQLite file (parent folders are created).
+
+    One instance may be shared by threads: writes are serialized on one connection;
+    ``articles_since`` reads on a connection of its own."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = self._connect()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are begun and ended here, explicitly.
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(Q.BUSY_TIMEOUT)
+            _enable_wal(conn)
+            conn.execute(Q.SYNCHRONOUS)
+            conn.execute(Q.FOREIGN_KEYS)
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(self._describe(exc)) from None
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _describe(self, exc: BaseException) -> str:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return f"SQLite database {self.path}: {' '.join(str(reason).split())}"
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """The write connection in an IMMEDIATE transaction, committed when the block ends."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute(Q.BEGIN_WRITE)
+                try:
+                    yield conn
+                    conn.execute(Q.COMMIT)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute(Q.ROLLBACK)
+                    raise
+            except sqlite3.Error as exc:
+                raise DatabaseError(self._describe(exc)) from None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise DatabaseError(self._describe(exc)) from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SQLiteDatabase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Apply pending migrations in one transaction; return the schema version.
+
+        ``BEGIN IMMEDIATE`` takes the write lock first, so processes starting together
+        take turns: the first migrates, the others find nothing left to do."""
+        known = migrations.load_migrations("sqlite")
+        with self._write() as conn:
+            current = _schema_version(conn)
+            todo = migrations.pending(known, current)
+            for migration in todo:
+                for statement in split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    Q.RECORD_MIGRATION,
+                    {"version": migration.version, "name": migration.name, "now": _now()},
+                )
+            return todo[-1].version if todo else current
+
+    # -- articles ---------------------------------------------------------------------
+
+    def known_urls(self, urls: Iterable[str]) -> dict[str, datetime]:
+        wanted = set(urls)
+        if not wanted:
+            return {}
+        ids = json.dumps(sorted({article_id(url) for url in wanted}))
+        with self._read() as conn:
+            rows = conn.execute(Q.KNOWN_URLS, {"ids": ids}).fetchall()
+        return {url: _datetime(updated) for url, updated in rows if url in wanted}
+
+    def content_hashes(self, ids: Iterable[str]) -> dict[str, str]:
+        """The stored content_hash of each of ``ids`` that has a row."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(Q.CONTENT_HASHES, {"ids": json.dumps(wanted)}).fetchall()
+        return {row_id: digest for row_id, digest in rows}
+
+    def save_articles(self, records: Sequence[ArticleRecord]) -> list[SaveStatus]:
+        """Upsert a batch in one transaction; statuses come back in the order given."""
+        if not records:
+            return []
+        now = _now()
+        ids = json.dumps(sorted({r.document.id for r in records}))
+        statuses: list[SaveStatus] = []
+        with self._write() as conn:
+            # The write lock is held, so these hashes stay true until the commit.
+            stored = dict(conn.execute(Q.CONTENT_HASHES, {"ids": ids}).fetchall())
+            for record in records:
+                params = _article_params(record, now)
+                previous = stored.get(record.document.id)
+                if previous is None:
+                    conn.execute(Q.INSERT_ARTICLE, params)
+                    statuses.append("new")
+                elif previous == record.content_hash:
+                    statuses.append("unchanged")
+                else:
+                    conn.execute(Q.UPDATE_ARTICLE, params)
+                    statuses.append("updated")
+                stored[record.document.id] = record.content_hash
+        return statuses
+
+    def articles_since(
+        self,
+        since: datetime | None = None,
+        source_id: str | None = None,
+        after_id: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Articles stored or changed at or after ``since``, ordered by (updated_at, id).
+
+        ``after_id`` with ``since`` (the last row's updated_at and id) resumes strictly
+        after that row. Streams from a cursor on its own connection: constant memory,
+        and the crawl keeps writing meanwhile."""
+        if after_id is not None and since is None:
+            raise ValueError(
+                "after_id needs since: pass the updated_at and id of the last row read"
+            )
+        if since is not None and since.utcoffset() is None:
+            raise ValueError("since must carry a time zone")
+        params = {
+            "since": _timestamp(since) if since is not None else None,
+            "after_id": after_id,
+            "source_id": source_id,
+        }
+        reader = self._connect()
+        try:
+            cursor = reader.execute(Q.ARTICLES_SINCE, params)
+            while rows := cursor.fetchmany(500):
+                yield from (_article_row(row) for row in rows)
+        except sqlite3.Error as exc:
+            raise DatabaseError(self._describe(exc)) from None
+        finally:
+            reader.close()
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Articles containing every word of ``query`` in the title or content (LIKE
+        matching: substrings, case-insensitive for ASCII letters only), each with a
+        ``rank`` (how many of the words are in the title); newest first among equals."""
+        terms = [term.translate(_LIKE_SPECIALS) for term in query.split()]
+        if not terms:
+            return []
+        with self._read() as conn:
+            rows = conn.execute(Q.SEARCH, {"terms": json.dumps(terms), "limit": limit})
+            return [_article_row(row) for row in rows.fetchall()]
+
+    # -- discoveries and crawl runs ---------------------------------------------------
+
+    def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None:
+        if not records:
+            return
+        params = [
+            {
+                "url": r.url,
+                "article_id": article_id(r.url),
+                "source_id": r.source_id,
+                "channel": r.channel,
+                "aggregator": r.aggregator,
+                "discovered_at": _timestamp(r.discovered_at),
+            }
+            for r in records
+        ]
+        with self._write() as conn:
+            conn.executemany(Q.RECORD_DISCOVERY, params)
+
+    def start_run(self, source_id: str, started_at: datetime) -> int:
+        params = {"source_id": source_id, "started_at": _timestamp(started_at)}
+        with self._write() as conn:
+            cursor = conn.execute(Q.START_RUN, params)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(
+        self, run_id: int, finished_at: datetime, status: str, counts: dict[str, Any]
+    ) -> None:
+        """Record the end of a run. ``errors`` holds ``counts["errors"]`` when given
+        (e.g. a fatal error message), else the failures by reason, else NULL."""
+        errors = counts.get("errors") or counts.get("failed") or None
+        params = {
+            "id": run_id,
+            "finished_at": _timestamp(finished_at),
+            "status": status,
+            "counts": _json(counts),
+            "errors": _json(errors) if errors else None,
+        }
+        with self._write() as conn:
+            updated = conn.execute(Q.FINISH_RUN, params).rowcount
+        if updated != 1:
+            raise DatabaseError(f"SQLite database {self.path}: no crawl run with id {run_id}")
+
+    # -- caches of the discovery channels ---------------------------------------------
+
+    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(article_ids))
+        if not wanted:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(Q.RESOLVED_GNEWS, {"gnews_ids": json.dumps(wanted)}).fetchall()
+        return {gnews_id: url for gnews_id, url in rows}
+
+    def save_gnews(self, resolved: dict[str, str]) -> None:
+        if not resolved:
+            return
+        now = _now()
+        params = [{"gnews_id": k, "url": v, "now": now} for k, v in sorted(resolved.items())]
+        with self._write() as conn:
+            conn.executemany(Q.SAVE_GNEWS, params)
+
+    def feed_validators(self, url: str) -> FeedValidators | None:
+        with self._read() as conn:
+            row = conn.execute(Q.FEED_VALIDATORS, {"url": url}).fetchone()
+        return FeedValidators(row[0], row[1], row[2]) if row else None
+
+    def save_feed_validators(self, validators: FeedValidators) -> None:
+        params = {
+            "url": validators.url,
+            "etag": validators.etag,
+            "last_modified": validators.last_modified,
+            "now": _now(),
+        }
+        with self._write() as conn:
+            conn.execute(Q.SAVE_FEED_VALIDATORS, params)
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (a no-op once it is). The switch needs the file to
+    itself for a moment, and SQLite answers "locked" at once, without the busy timeout,
+    when another process opens the same new database then: wait and retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute(Q.WAL)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one by one. (``executescript`` would commit the
+    open transaction first, and migrations must run inside it.)"""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    leftover = "\n".join(
+        line for line in buffer.splitlines() if line.strip() and not line.strip().startswith("--")
+    )
+    if leftover:
+        raise DatabaseError(
+            f"incomplete SQL statement at the end of a migration: {leftover[:60]!r}"
+        )
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    if not conn.execute(Q.SCHEMA_VERSION_EXISTS).fetchone()[0]:
+        return 0
+    return int(conn.execute(Q.SCHEMA_VERSION).fetchone()[0])
+
+
+def _article_params(record: ArticleRecord, now: str) -> dict[str, Any]:
+    doc = record.document
+    return {
+        "id": doc.id,
+        "url": doc.url,
+        "title": doc.title,
+        "published_at": _timestamp(doc.published, "seconds"),
+        "type": doc.type,
+        "source_id": record.source_id,
+        "source_name": doc.source_name,
+        "source_url": doc.source_url,
+        "language": doc.language,
+        "aggregator": doc.aggregator,
+        "content": doc.content,
+        "content_hash": record.content_hash,
+        "file_path": record.file_path,
+        "now": now,
+    }
+
+
+def _article_row(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(zip(row.keys(), row, strict=True))
+    for column in _TIMESTAMP_COLUMNS:
+        data[column] = _datetime(data[column])
+    return data
+
+
+def _now() -> str:
+    return _timestamp(datetime.now(UTC))
+
+
+def _timestamp(moment: datetime, timespec: str = "microseconds") -> str:
+    """UTC ISO 8601 text of a fixed width per column, so text order is time order and a
+    value read back compares equal to the stored one."""
+    if moment.utcoffset() is None:
+        raise ValueError("timestamps must carry a time zone")
+    return moment.astimezone(UTC).isoformat(timespec=timespec)
+
+
+def _datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)

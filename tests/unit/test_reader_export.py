@@ -1,0 +1,301 @@
+"""Consumers: reading the files and the database, exporting, and the db commands
+(on the embedded SQLite database; PostgreSQL is covered by tests/integration)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from scraper.cli_db import db_app, export_command, parse_since
+from scraper.document import Document, DocumentFormatError, render
+from scraper.export import export
+from scraper.reader import articles_since, iter_documents, read_document
+from scraper.storage.base import ArticleRecord
+from scraper.storage.files import FileStore
+from scraper.storage.sqlite import SQLiteDatabase
+from scraper.storage.sync import note_pending, pending_path
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+DAY = datetime(2023, 12, 6, 5, 0, tzinfo=SAO_PAULO)
+runner = CliRunner()
+
+
+def make(n: int, content: str | None = None, **changes: object) -> Document:
+    fields: dict[str, object] = {
+        "title": f"Article {n} - Офіційне представництво",
+        "published": DAY + timedelta(hours=7 * n),
+        "type": "Notícias",
+        "url": f"https://www.president.gov.ua/en/news/article-{n}",
+        "source_name": "Офіційне інтернет-представництво Президента України",
+        "source_url": "https://www.president.gov.ua",
+        "language": "en",
+        "aggregator": "GNews",
+        "content": content or f"Body of article {n}: ação.\n\nSecond paragraph.",
+    }
+    fields.update(changes)
+    return Document(**fields)  # type: ignore[arg-type]
+
+
+def write_all(root: Path, docs: list[Document]) -> list[Path]:
+    store = FileStore(root)
+    return [store.write(doc).path for doc in docs]
+
+
+def store_all(db: SQLiteDatabase, root: Path, docs: list[Document], source: str = "p") -> None:
+    store = FileStore(root)
+    records = []
+    for doc in docs:
+        written = store.write(doc)
+        records.append(ArticleRecord(doc, source, written.relative_path, written.content_hash))
+    db.save_articles(records)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> SQLiteDatabase:
+    database = SQLiteDatabase(tmp_path / "scraper.db")
+    database.migrate()
+    return database
+
+
+# -- reader: files ----------------------------------------------------------------------
+
+
+def test_iter_documents_reads_every_record_in_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = [make(n) for n in range(5)]  # spread over two date folders
+    paths = write_all(tmp_path, docs)
+    bad = paths[0].parent / "099_0123456789abcdef.txt"
+    bad.write_text("not a record\n", encoding="utf-8")
+    (paths[0].parent / "notes.txt").write_text("ignored", encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING, logger="scraper.reader"):
+        found = list(iter_documents(tmp_path))
+
+    assert found == docs
+    assert [render(d) for d in found] == [p.read_text(encoding="utf-8") for p in paths]
+    assert any(bad.name in message for message in caplog.messages)
+
+
+def test_iter_documents_since_keeps_files_written_since(tmp_path: Path) -> None:
+    paths = write_all(tmp_path, [make(n) for n in range(3)])
+    old = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+    for path in paths[:2]:
+        os.utime(path, (old, old))
+
+    recent = list(iter_documents(tmp_path, since=datetime(2024, 6, 1, tzinfo=UTC)))
+
+    assert recent == [make(2)]
+    with pytest.raises(ValueError, match="time zone"):
+        list(iter_documents(tmp_path, since=datetime(2024, 6, 1)))
+
+
+def test_read_document_refuses_what_is_not_a_record(tmp_path: Path) -> None:
+    path = write_all(tmp_path, [make(1)])[0]
+    assert read_document(path) == make(1)
+    path.write_bytes(render(make(1)).replace("\n", "\r\n").encode())
+    with pytest.raises(DocumentFormatError):
+        read_document(path)
+    path.write_bytes(render(make(1)).encode("utf-16"))
+    with pytest.raises(DocumentFormatError, match="UTF-8"):
+        read_document(path)
+
+
+# -- reader: database -------------------------------------------------------------------
+
+
+def test_articles_since_gives_documents_equal_to_the_files(
+    tmp_path: Path, db: SQLiteDatabase
+) -> None:
+    docs = [make(n) for n in range(3)]
+    store_all(db, tmp_path / "files", docs)
+
+    stored = list(articles_since(db, zone=SAO_PAULO))
+
+    assert [a.document for a in stored] == sorted(docs, key=lambda d: d.id)
+    for article in stored:
+        path = tmp_path / "files" / article.file_path
+        assert render(article.document) == path.read_text(encoding="utf-8")
+        assert article.source_id == "p"
+        assert article.id == article.document.id
+    resumed = articles_since(db, since=stored[0].updated_at, after_id=stored[0].id)
+    assert [a.id for a in resumed] == [a.id for a in stored[1:]]
+
+
+# -- export -----------------------------------------------------------------------------
+
+
+def test_export_jsonl_from_the_database(tmp_path: Path, db: SQLiteDatabase) -> None:
+    store_all(db, tmp_path, [make(1), make(2)], source="p")
+    store_all(db, tmp_path, [make(3)], source="other")
+    out = tmp_path / "out.jsonl"
+
+    with out.open("w", encoding="utf-8") as handle:
+        count = export(handle, database=db, source_id="p", zone=SAO_PAULO)
+
+    lines = out.read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert count == 2
+    assert sorted(r["id"] for r in rows) == sorted([make(1).id, make(2).id])
+    first = next(r for r in rows if r["id"] == make(1).id)
+    assert first["published_at"] == "2023-12-06T12:00:00-03:00"
+    assert first["title"] == make(1).title  # not \u-escaped: readable UTF-8
+    assert "Офіційне" in lines[0]
+    assert first["source_id"] == "p"
+    assert datetime.fromisoformat(first["updated_at"]).tzinfo is not None
+
+
+def test_export_md_gives_the_record_texts(tmp_path: Path, db: SQLiteDatabase) -> None:
+    docs = [make(1), make(2)]
+    store_all(db, tmp_path, docs)
+    out = tmp_path / "out.md"
+
+    with out.open("w", encoding="utf-8", newline="\n") as handle:
+        export(handle, database=db, fmt="md", zone=SAO_PAULO)
+
+    records = [render(d) for d in sorted(docs, key=lambda d: d.id)]
+    assert out.read_text(encoding="utf-8") == "\n".join(records)
+
+
+def test_export_from_the_files(tmp_path: Path) -> None:
+    paths = write_all(tmp_path / "files", [make(1), make(2)])
+    out = tmp_path / "out.jsonl"
+
+    with out.open("w", encoding="utf-8") as handle:
+        count = export(handle, folder=tmp_path / "files")
+        with pytest.raises(ValueError, match="--source needs the database"):
+            export(handle, folder=tmp_path / "files", source_id="p")
+
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert count == 2
+    assert [r["file_path"] for r in rows] == [
+        p.relative_to(tmp_path / "files").as_posix() for p in paths
+    ]
+    assert rows[0]["source_id"] is None
+    assert rows[0]["content"] == make(1).content
+
+
+def test_parse_since() -> None:
+    assert parse_since("2024-01-31", SAO_PAULO) == datetime(2024, 1, 31, tzinfo=SAO_PAULO)
+    assert parse_since("2024-01-31T08:00", SAO_PAULO) == datetime(2024, 1, 31, 8, tzinfo=SAO_PAULO)
+    assert parse_since("2024-01-31T08:00:00+00:00", SAO_PAULO) == datetime(
+        2024, 1, 31, 8, tzinfo=UTC
+    )
+    with pytest.raises(ValueError, match="not a date"):
+        parse_since("yesterday", SAO_PAULO)
+
+
+# -- the commands -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    folder = tmp_path / "config"
+    (folder / "sources").mkdir(parents=True)
+    (folder / "settings.yaml").write_text(
+        f"output_dir: {tmp_path / 'articles'}\nsqlite_path: {tmp_path / 'data' / 'scraper.db'}\n",
+        encoding="utf-8",
+    )
+    (folder / "sources" / "president-gov-ua.yaml").write_text(
+        "id: president-gov-ua\nname: President of Ukraine\n"
+        "homepage: https://www.president.gov.ua\nlanguage: en\n"
+        "discovery:\n  - kind: feed\n    url: https://www.president.gov.ua/rss\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_db_migrate_creates_the_embedded_database(config: Path, tmp_path: Path) -> None:
+    result = runner.invoke(db_app, ["migrate", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "database schema at version 1\n"
+    assert (tmp_path / "data" / "scraper.db").is_file()
+
+
+def test_db_sync_brings_the_database_level_with_the_files(config: Path, tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "articles")
+    written = [store.write(make(n)) for n in range(3)]
+    (tmp_path / "articles" / "2023-12-06" / "050_0123456789abcdef.txt").write_text("junk\n")
+    # A crawl that found the database down noted the source of the file it wrote.
+    noted = ArticleRecord(make(2), "noted-source", written[2].relative_path, "")
+    note_pending(tmp_path / "articles", [noted])
+
+    first = runner.invoke(db_app, ["sync", "--config", str(config), "--batch-size", "2"])
+    store.write(make(1, "Corrected body."))  # the database was down during this crawl
+    second = runner.invoke(db_app, ["sync", "--config", str(config)])
+    third = runner.invoke(db_app, ["sync", "--config", str(config)])
+
+    assert first.exit_code == 0, first.output
+    assert "4 files, 3 new, 0 updated, 0 already level, 1 unreadable" in first.stdout
+    assert "1 updated, 2 already level" in second.stdout
+    assert "0 new, 0 updated, 3 already level" in third.stdout
+    db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
+    rows = {row["id"]: row for row in db.articles_since()}
+    assert rows[make(1).id]["content"] == "Corrected body."
+    assert rows[make(0).id]["source_id"] == "president-gov-ua"  # from the configured homepage
+    assert rows[make(2).id]["source_id"] == "noted-source"
+    assert not pending_path(tmp_path / "articles").exists()
+    db.close()
+
+
+def test_db_commands_fail_with_one_line(config: Path) -> None:
+    url = "postgresql://scraper:s3cret@127.0.0.1:1/news"
+    result = runner.invoke(db_app, ["migrate", "--config", str(config), "--database", url])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: PostgreSQL at 127.0.0.1:1/news: connection refused (is the server running?)\n"
+    )
+
+    (config / "settings.yaml").write_text("timezone: Mars/Olympus\n", encoding="utf-8")
+    result = runner.invoke(db_app, ["sync", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "timezone" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def export_app() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(export_command)
+    return app
+
+
+def test_export_command_reads_the_files_when_there_is_no_database(
+    config: Path, tmp_path: Path
+) -> None:
+    write_all(tmp_path / "articles", [make(1), make(2)])
+
+    result = runner.invoke(export_app(), ["--config", str(config), "--format", "md"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == render(make(1)) + "\n" + render(make(2))
+    assert not (tmp_path / "data" / "scraper.db").exists()  # export creates nothing
+
+
+def test_export_command_from_the_database(config: Path, tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
+    db.migrate()
+    store_all(db, tmp_path / "articles", [make(1), make(2)], source="president-gov-ua")
+    db.close()
+    out = tmp_path / "export.jsonl"
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+
+    everything = runner.invoke(
+        export_app(), ["--config", str(config), "--source", "president-gov-ua", "-o", str(out)]
+    )
+    nothing = runner.invoke(export_app(), ["--config", str(config), "--since", tomorrow])
+    bad = runner.invoke(export_app(), ["--config", str(config), "--since", "soon"])
+
+    assert everything.exit_code == 0, everything.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    assert (nothing.exit_code, nothing.stdout) == (0, "")
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("error: --since: 'soon' is not a date")
