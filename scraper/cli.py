@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
+from scraper.cli_db import db_app, export_command
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
 from scraper.summary import CrawlSummary
 
@@ -253,16 +254,8 @@ def load_settings_only(config: Path) -> Settings:
         fail(str(exc), EXIT_CONFIG)
 
 
-def _register_storage_commands() -> None:
-    try:
-        from scraper.cli_db import db_app, export_command
-    except ImportError:  # storage commands not installed in this build
-        return
-    app.add_typer(db_app, name="db", help="Database schema and synchronisation.")
-    app.command(name="export")(export_command)
-
-
-_register_storage_commands()
+app.add_typer(db_app, name="db")
+app.command(name="export")(export_command)
 
 
 def main() -> None:

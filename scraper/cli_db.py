@@ -12,7 +12,6 @@ import io
 import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from enum import StrEnum
 from pathlib import Path
@@ -22,13 +21,11 @@ from urllib.parse import urlsplit
 import typer
 
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
-from scraper.document import Document, render
+from scraper.document import Document
 from scraper.export import export
-from scraper.reader import read_document
-from scraper.storage.base import ArticleRecord, Database, DatabaseError
-from scraper.storage.files import content_hash, record_files, record_id
-from scraper.storage.open import DatabaseBackend, open_database, sqlite_path
-from scraper.storage.sync import pending_path, read_pending
+from scraper.storage.base import Database, DatabaseError
+from scraper.storage.open import open_database, sqlite_path
+from scraper.storage.sync import pending_path, read_pending, sync_files
 
 log = logging.getLogger(__name__)
 
@@ -219,93 +216,6 @@ def _text_output(path: Path | None) -> Iterator[TextIO]:
         raise typer.Exit(0) from None
     finally:
         stream.detach()  # leave sys.stdout usable
-
-
-# -- sync ------------------------------------------------------------------------------
-
-
-@dataclass
-class SyncResult:
-    checked: int = 0  # record files looked at
-    new: int = 0  # stored without a row before
-    updated: int = 0  # row replaced by the file's content
-    level: int = 0  # row already held the file's content
-    unreadable: int = 0  # not a record: skipped (and logged)
-
-
-def sync_files(
-    database: DatabaseBackend,
-    folder: Path,
-    guess_source: Callable[[Document], str] = lambda _: "",
-    batch_size: int = 500,
-) -> SyncResult:
-    """Store every record file under ``folder`` that has no row, or whose content hash
-    differs from its row's, in batches of ``batch_size``. Files whose hash matches are
-    not even parsed. A new row gets ``guess_source(document)`` as its source_id; an
-    existing row keeps its own."""
-    result = SyncResult()
-    batch: list[Path] = []
-    for path in record_files(folder):
-        batch.append(path)
-        if len(batch) >= batch_size:
-            _sync_batch(database, folder, batch, guess_source, result)
-            batch = []
-    if batch:
-        _sync_batch(database, folder, batch, guess_source, result)
-    return result
-
-
-def _sync_batch(
-    database: DatabaseBackend,
-    folder: Path,
-    paths: list[Path],
-    guess_source: Callable[[Document], str],
-    result: SyncResult,
-) -> None:
-    result.checked += len(paths)
-    stored = database.content_hashes(record_id(path) or "" for path in paths)
-    records: list[ArticleRecord] = []
-    for path in paths:
-        try:
-            record = _record_if_different(path, folder, stored, guess_source)
-        except (OSError, ValueError) as exc:  # DocumentFormatError is a ValueError
-            log.warning("skipping %s: %s", path, exc)
-            result.unreadable += 1
-            continue
-        if record is None:
-            result.level += 1
-        else:
-            records.append(record)
-    for status in database.save_articles(records):
-        if status == "new":
-            result.new += 1
-        elif status == "updated":
-            result.updated += 1
-        else:
-            result.level += 1
-
-
-def _record_if_different(
-    path: Path,
-    folder: Path,
-    stored: Mapping[str, str],
-    guess_source: Callable[[Document], str],
-) -> ArticleRecord | None:
-    """The record to store for ``path``, None when its row is level. Raises OSError or
-    ValueError when the file cannot be read or is not a record."""
-    stored_hash = stored.get(record_id(path) or "")
-    if stored_hash is not None:
-        # The content hash is the sha256 of the record text, i.e. of the file's bytes.
-        text = path.read_bytes().decode("utf-8")
-        if content_hash(text) == stored_hash:
-            return None
-    document = read_document(path)
-    return ArticleRecord(
-        document=document,
-        source_id="" if stored_hash is not None else guess_source(document),
-        file_path=path.relative_to(folder).as_posix(),
-        content_hash=content_hash(render(document)),
-    )
 
 
 def _sources_if_any(config: Path) -> Mapping[str, Source]:

@@ -1,0 +1,134 @@
+"""The database as the queryable twin of the files: rows == files, re-crawls and parallel
+crawls add nothing, and a database that is down loses no file and catches up later."""
+
+from __future__ import annotations
+
+import subprocess
+
+import psycopg
+import pytest
+
+from tests.support.cli import Project, run_scraper, scraper_command
+from tests.support.http_server import LocalHTTPServer, Route
+from tests.support.pages import article_page, article_paragraphs, rss_feed
+
+pytestmark = [pytest.mark.e2e, pytest.mark.db]
+
+DEAD_DATABASE = "postgresql://postgres@127.0.0.1:1/nowhere"
+
+
+def serve_feed(server: LocalHTTPServer, count: int) -> None:
+    items = []
+    for n in range(count):
+        path = f"/news/{n}"
+        server.route(path, Route(body=article_page(f"Story {n}", article_paragraphs(n))))
+        items.append((f"Story {n}", server.url(path), f"Thu, 0{1 + n % 5} May 2024 09:30:00 GMT"))
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+
+
+def setup(project: Project, server: LocalHTTPServer, count: int = 6) -> None:
+    serve_feed(server, count)
+    project.write_source(
+        {
+            "id": "city",
+            "name": "City News",
+            "homepage": server.base_url,
+            "schedule": {"every": "1h"},
+            "discovery": [{"kind": "feed", "url": server.url("/feed.xml")}],
+        }
+    )
+
+
+def rows(url: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query.encode()).fetchall()
+
+
+def assert_rows_match_files(project: Project, url: str) -> None:
+    stored = rows(url, "SELECT url, file_path FROM articles ORDER BY url")
+    files = {p.relative_to(project.output).as_posix(): p for p in project.files()}
+    assert len(stored) == len(files)
+    assert {path for _, path in stored} == set(files)
+    assert len({u for u, _ in stored}) == len(stored)
+    by_path = {path: u for u, path in stored}
+    for path, file in files.items():
+        assert f">URL: {by_path[path]}\n" in file.read_text(encoding="utf-8")
+
+
+def crawl(project: Project, database: str) -> subprocess.CompletedProcess[str]:
+    return run_scraper(
+        "crawl", "city", "--config", project.config, "--database", database, cwd=project.root
+    )
+
+
+def test_postgres_rows_equal_files_and_a_recrawl_adds_none(
+    server: LocalHTTPServer, project: Project, pg_url: str
+) -> None:
+    setup(project, server)
+    assert crawl(project, pg_url).returncode == 0
+    assert_rows_match_files(project, pg_url)
+    assert len(project.files()) == 6
+
+    second = crawl(project, pg_url)
+    assert second.returncode == 0 and "known 6" in second.stdout
+    assert_rows_match_files(project, pg_url)
+    discoveries = rows(pg_url, "SELECT count(*) FROM discoveries")[0][0]
+    assert isinstance(discoveries, int) and discoveries >= 6
+
+
+def test_two_parallel_crawls_leave_no_duplicates(
+    server: LocalHTTPServer, project: Project, pg_url: str
+) -> None:
+    setup(project, server, count=12)
+    command = [
+        *scraper_command(),
+        "crawl",
+        "city",
+        "--config",
+        str(project.config),
+        "--database",
+        pg_url,
+    ]
+    both = [
+        subprocess.Popen(
+            command, cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    for process in both:
+        _out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err
+    assert len(project.files()) == 12
+    assert len({p.name.split("_")[1] for p in project.files()}) == 12
+    assert_rows_match_files(project, pg_url)
+
+
+def test_database_down_writes_every_file_and_the_next_run_catches_up(
+    server: LocalHTTPServer, project: Project, pg_url: str
+) -> None:
+    setup(project, server)
+
+    down = crawl(project, DEAD_DATABASE)
+
+    assert down.returncode == 4
+    assert len(project.files()) == 6
+    message = down.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: the database is behind the files")
+    assert "Traceback" not in down.stderr
+
+    back = crawl(project, pg_url)
+    assert back.returncode == 0, back.stderr
+    assert_rows_match_files(project, pg_url)
+    sources = rows(pg_url, "SELECT DISTINCT source_id FROM articles")
+    assert sources == [("city",)]  # the journal kept which source wrote each file
+
+
+def test_sqlite_default_needs_no_server(server: LocalHTTPServer, project: Project) -> None:
+    setup(project, server, count=3)
+    result = run_scraper("crawl", "city", "--config", project.config, cwd=project.root)
+    assert result.returncode == 0, result.stderr
+    exported = run_scraper(
+        "export", "--config", project.config, "--format", "jsonl", cwd=project.root
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert len(exported.stdout.strip().splitlines()) == 3
