@@ -9,14 +9,17 @@ import urllib.request
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import typer
 from rich.console import Console
 
 from scraper.cli_db import db_app, export_command
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
+from scraper.document import render
+from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.summary import CrawlSummary
+from scraper.urls import normalize_url
 
 app = typer.Typer(
     help="Keeps a collection of news articles up to date.",
@@ -171,12 +174,47 @@ def sources(config: ConfigOpt = Path("config")) -> None:
 
 
 def _fetch(url: str, settings: Settings) -> tuple[str, bytes, str | None]:
+    """Final URL, body and declared charset of ``url``, within the size and time limits."""
     request = urllib.request.Request(url, headers={"User-Agent": settings.user_agent})
-    with urllib.request.urlopen(request, timeout=settings.download_timeout) as response:
-        body = response.read(settings.max_download_size + 1)
-        if len(body) > settings.max_download_size:
-            fail(f"{url}: response larger than {settings.max_download_size} bytes")
-        return response.geturl(), body, response.headers.get_content_charset()
+    try:
+        with urllib.request.urlopen(request, timeout=settings.download_timeout) as response:
+            body = response.read(settings.max_download_size + 1)
+            final_url, charset = response.geturl(), response.headers.get_content_charset()
+    except OSError as exc:
+        fail(f"{url}: {exc}")
+    if len(body) > settings.max_download_size:
+        fail(f"{url}: response larger than {settings.max_download_size} bytes")
+    return final_url, body, charset
+
+
+def _read_page(target: str, url: str | None, settings: Settings) -> tuple[str, bytes, str | None]:
+    """(normalized URL, body, charset) of an article URL or a saved HTML file."""
+    if target.startswith(("http://", "https://")):
+        final_url, body, charset = _fetch(target, settings)
+    else:
+        path = Path(target)
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            fail(f"{target}: {exc.strerror or exc}")
+        # A saved page has no URL of its own: --url gives it one, else a local stand-in.
+        final_url, charset = url or f"http://localhost/{quote(path.name)}", None
+    try:
+        return normalize_url(final_url), body, charset
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _defaults_for(source_id: str | None, config: Path, page_url: str) -> SourceDefaults:
+    """The named source's defaults, or ones made up from the page's own site."""
+    if source_id is not None:
+        _settings, loaded = load_config(config)
+        if source_id not in loaded:
+            fail(f"unknown source {source_id!r}", EXIT_CONFIG)
+        return SourceDefaults.of(loaded[source_id])
+    parts = urlsplit(page_url)
+    home = f"{parts.scheme}://{parts.netloc}"
+    return SourceDefaults("extract", parts.hostname or home, home, None, "Notícias", False)
 
 
 @app.command()
@@ -187,61 +225,14 @@ def extract(
     config: ConfigOpt = Path("config"),
 ) -> None:
     """Extract one article and print its document."""
-    from scraper.document import render
-    from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
     from scraper.normalize import process_page
-    from scraper.urls import normalize_url
 
     settings = load_settings_only(config)
-    defaults = None
-    if source is not None:
-        _settings, loaded = load_config(config)
-        if source not in loaded:
-            fail(f"unknown source {source!r}", EXIT_CONFIG)
-        chosen = loaded[source]
-        defaults = SourceDefaults(
-            chosen.id,
-            chosen.name,
-            chosen.homepage,
-            chosen.language,
-            chosen.type,
-            chosen.allow_crawl_time,
-        )
-    if target.startswith(("http://", "https://")):
-        try:
-            final_url, body, encoding = _fetch(target, settings)
-        except OSError as exc:
-            fail(f"{target}: {exc}")
-    else:
-        path = Path(target)
-        try:
-            body = path.read_bytes()
-        except OSError as exc:
-            fail(f"{target}: {exc.strerror or exc}")
-        final_url, encoding = (
-            url or path.resolve().as_uri().replace("file://", "http://localhost"),
-            None,
-        )
-    try:
-        page_url = normalize_url(final_url)
-    except ValueError as exc:
-        fail(str(exc))
-    if defaults is None:
-        parts = urlsplit(page_url)
-        defaults = SourceDefaults(
-            "extract",
-            parts.hostname or "",
-            f"{parts.scheme}://{parts.netloc}",
-            None,
-            "Notícias",
-            False,
-        )
-    discovery = Discovery(
-        url=page_url, source_id=defaults.source_id, channel="extract", aggregator="Web"
-    )
-    outcome = process_page(
-        FetchedPage(discovery, defaults, page_url, body, encoding, settings.timezone)
-    )
+    page_url, body, charset = _read_page(target, url, settings)
+    defaults = _defaults_for(source, config, page_url)
+    discovery = Discovery(page_url, defaults.source_id, channel="extract", aggregator="Web")
+    page = FetchedPage(discovery, defaults, page_url, body, charset, settings.timezone)
+    outcome = process_page(page)
     if isinstance(outcome, Skip):
         fail(f"{target}: {outcome.reason}")
     sys.stdout.write(render(outcome))

@@ -115,14 +115,7 @@ class SourceCrawl:
         self.source = source
         self.summary = CrawlSummary(source.id)
         self.claimed = 0
-        self.defaults = SourceDefaults(
-            source_id=source.id,
-            name=source.name,
-            homepage=source.homepage,
-            language=source.language,
-            type=source.type,
-            allow_crawl_time=source.allow_crawl_time,
-        )
+        self.defaults = SourceDefaults.of(source)
 
     # --- CrawlContext -------------------------------------------------------------
     def limit_reached(self) -> bool:

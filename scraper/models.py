@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from scraper.document import Document
+
+if TYPE_CHECKING:
+    from scraper.config import Source
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,17 @@ class SourceDefaults:
     language: str | None
     type: str
     allow_crawl_time: bool
+
+    @classmethod
+    def of(cls, source: Source) -> SourceDefaults:
+        return cls(
+            source_id=source.id,
+            name=source.name,
+            homepage=source.homepage,
+            language=source.language,
+            type=source.type,
+            allow_crawl_time=source.allow_crawl_time,
+        )
 
 
 @dataclass(frozen=True)

@@ -319,14 +319,7 @@ class _FakeContext:
         self.source = source
         self.channel = source.discovery[0]
         self.summary = CrawlSummary(source_id=source.id)
-        self._defaults = SourceDefaults(
-            source_id=source.id,
-            name=source.name,
-            homepage=source.homepage,
-            language=source.language,
-            type=source.type,
-            allow_crawl_time=source.allow_crawl_time,
-        )
+        self._defaults = SourceDefaults.of(source)
         self._limit = job.limit
         self._known_urls = job.known_urls
         self._known_gnews = job.known_gnews
