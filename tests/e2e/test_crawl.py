@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -315,3 +317,32 @@ def test_feed_conditional_get_skips_an_unchanged_feed_but_retries_failures(
     last = server.requests_to("/feed.xml")[-1]
     assert last.headers.get("If-None-Match") == '"v1"'
     assert len(project.files()) == 2
+
+
+def test_politeness_user_agent_delay_and_backoff_on_429(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    project.write_settings(user_agent="TestBot/1.0 (+https://example.org/bot)", retries=2)
+    paths = serve_articles(server, 3)
+    asked: list[float] = []
+
+    def busy_then_ok(_request: RecordedRequest) -> Route:
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            return Route(status=429, body="slow down", headers={"Retry-After": "2"})
+        return Route(body=article_page("Story number 0", article_paragraphs(0)))
+
+    server.route(paths[0], busy_then_ok)
+    items = [(f"S{n}", server.url(p), None) for n, p in enumerate(paths)]
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project.write_source({**feed_source(server), "crawl": {"delay": 0.5, "concurrency": 1}})
+
+    code, out, _ = crawl(project, "city")
+
+    assert code == 0 and "new 3" in out, out
+    assert len(asked) == 2 and asked[1] - asked[0] >= 1.9  # Retry-After was honoured
+    agents = {r.headers.get("User-Agent") for r in server.requests}
+    assert agents == {"TestBot/1.0 (+https://example.org/bot)"}
+    article_times = sorted(r.received_at for r in server.requests if r.path.startswith("/news/"))
+    gaps = [b - a for a, b in pairwise(article_times)]
+    assert min(gaps) >= 0.2  # delay 0.5 s per host, with Scrapy's ±50% jitter

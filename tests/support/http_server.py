@@ -58,6 +58,7 @@ class RecordedRequest:
     path: str  # path and query, as sent
     headers: dict[str, str]
     body: bytes
+    received_at: float = field(default_factory=time.monotonic)  # time.monotonic() clock
 
 
 Handler = Route | Callable[[RecordedRequest], Route]
