@@ -5,6 +5,11 @@ the event loop it would stall every download and use one core. A process pool wi
 worker per core keeps the loop free for I/O and uses both cores. Workers are started
 with "spawn" (forking a process that runs a Twisted reactor and threads is unsafe) and
 are replaced after a number of tasks so a weeks-long daemon does not grow without bound.
+
+The replacement is done here, not with ProcessPoolExecutor(max_tasks_per_child=...):
+on Python 3.11 that option deadlocks once workers reach their limit (CPython
+gh-115634, fixed in 3.13 only). Instead, after ``workers * TASKS_PER_WORKER`` tasks new
+work goes to a fresh executor while the old one finishes what it has and exits.
 """
 
 from __future__ import annotations
@@ -35,19 +40,33 @@ def _run(page: FetchedPage) -> ExtractionOutcome:
 
 
 class ExtractionPool:
-    def __init__(self, workers: int, timeout: float = EXTRACTION_TIMEOUT) -> None:
+    def __init__(
+        self,
+        workers: int,
+        timeout: float = EXTRACTION_TIMEOUT,
+        tasks_per_worker: int = TASKS_PER_WORKER,
+    ) -> None:
         self.workers = workers
         self.timeout = timeout
+        self.tasks_per_executor = workers * tasks_per_worker
         self._executor: ProcessPoolExecutor | None = None
+        self._submitted = 0
+        self.executors_started = 0
 
     def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is not None and self._submitted >= self.tasks_per_executor:
+            # Retire it: queued tasks still finish, then its processes exit.
+            self._executor.shutdown(wait=False)
+            self._executor = None
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_warm_up,
-                max_tasks_per_child=TASKS_PER_WORKER,
             )
+            self._submitted = 0
+            self.executors_started += 1
+        self._submitted += 1
         return self._executor
 
     async def extract(self, page: FetchedPage) -> ExtractionOutcome:
