@@ -203,16 +203,7 @@ def write_config(folder: Path, sites: Sites, concurrent: int) -> None:
 
 
 def daemon_command() -> list[str]:
-    try:
-        sys.path.insert(0, str(ROOT))
-        from scraper.cli import app
-
-        if any(command.name == "daemon" for command in app.registered_commands):
-            # scraper.cli has no __main__ guard: call its entry point as the script would.
-            return [sys.executable, "-c", "from scraper.cli import main; main()", "daemon"]
-    except ImportError:
-        pass
-    return [sys.executable, "-m", "scraper.cli_daemon"]
+    return [sys.executable, "-m", "scraper", "daemon"]
 
 
 @dataclass

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import urllib.request
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 from urllib.parse import quote, urlsplit
@@ -17,6 +16,7 @@ from rich.console import Console
 from scraper.cli_db import db_app, export_command
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
 from scraper.document import render
+from scraper.logs import setup_logging
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.summary import CrawlSummary
 from scraper.urls import normalize_url
@@ -51,17 +51,6 @@ EXIT_FAILED = 1
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     err.print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(code)
-
-
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Scrapy's per-request chatter only at -vv.
-    logging.getLogger("scrapy").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
 
 
 def load_config(
@@ -157,20 +146,78 @@ def crawl(
 
 
 @app.command()
-def sources(config: ConfigOpt = Path("config")) -> None:
-    """List the configured sources (and validate their files)."""
-    _settings, loaded = load_config(config)
+def sources(config: ConfigOpt = Path("config"), verbose: VerboseOpt = 0) -> None:
+    """List the configured sources (validating their files), then each one's last run,
+    last success, counts, and whether it is failing."""
+    setup_logging(verbose)
+    settings, loaded = load_config(config)
     if not loaded:
         out.print("no sources configured")
         return
     for source in loaded.values():
-        schedule = (
-            f"every {source.schedule.every}" if source.schedule.every else source.schedule.cron
-        )
+        every = source.schedule.every
+        schedule = f"every {format_duration(every)}" if every else f"cron {source.schedule.cron}"
         channels = ", ".join(channel.kind for channel in source.discovery)
         out.print(
             f"{source.id}\t{source.name}\t{schedule}\t{channels}", markup=False, highlight=False
         )
+    print_run_status(settings, loaded)
+
+
+def format_duration(duration: timedelta) -> str:
+    """The largest unit that divides it: 30m, 2h, 1d, 90s."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def print_run_status(settings: Settings, loaded: dict[str, Source]) -> None:
+    """One line per source from crawl_runs (nothing is created when no crawl ran yet)."""
+    from scraper.schedule import RUNS_PER_SOURCE, summarize_runs
+    from scraper.storage.base import DatabaseError
+    from scraper.storage.open import open_database, sqlite_path
+
+    embedded = sqlite_path(settings)
+    runs: list[dict[str, object]] = []
+    if embedded is None or embedded.exists():
+        try:
+            database = open_database(settings, migrate=False)
+            try:
+                runs = database.recent_runs(RUNS_PER_SOURCE)
+            finally:
+                database.close()
+        except DatabaseError as exc:
+            err.print(f"run status unavailable: {exc}", markup=False, highlight=False)
+            return
+    for status in summarize_runs(loaded, runs):
+        out.print(status.describe(), markup=False, highlight=False)
+
+
+@app.command()
+def daemon(
+    config: ConfigOpt = Path("config"),
+    output: OutputOpt = None,
+    database: DatabaseOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Crawl every source on its schedule until stopped (SIGTERM/SIGINT; SIGHUP reloads).
+
+    Serves /healthz and /metrics on the settings' http_port (SCRAPER_HTTP_HOST picks the
+    address, 127.0.0.1 by default)."""
+    from scraper.daemon import ConfigLocation, DaemonError, run_daemon
+
+    setup_logging(verbose, chatty=("scraper.daemon", "scraper.health"))
+    overrides = {"output_dir": output, "database_url": database}
+    location = ConfigLocation(config, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        code = run_daemon(location)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except DaemonError as exc:
+        fail(str(exc), EXIT_FAILED)
+    raise typer.Exit(code)
 
 
 def _fetch(url: str, settings: Settings) -> tuple[str, bytes, str | None]:

@@ -63,6 +63,34 @@ class CrawlReport:
         return bool(self.summaries) and len(self.unreachable) == len(self.summaries)
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    status: str  # ok | partial | failed
+    summary: CrawlSummary
+    error: str | None = None  # why the run failed as a whole, or was cut short
+    database_error: str | None = None
+
+
+def outcome_of(report: CrawlReport, source_id: str, stopping: bool = False) -> RunOutcome:
+    """ok: it worked; partial: some pages or channels failed, or a stop request cut the
+    run short (whatever it got to, the next run catches up); failed: nothing of the
+    source answered. A run-level reason is added to the summary's failures, so the
+    recorded counts say why."""
+    summary = report.summaries.get(source_id) or CrawlSummary(source_id)
+    error: str | None = None
+    if stopping:
+        status, error = "partial", "stopped at shutdown"
+    elif source_id in report.unreachable:
+        status, error = "failed", "nothing reachable: no discovery channel answered"
+    elif summary.failed:
+        status = "partial"
+    else:
+        status = "ok"
+    if error is not None:
+        summary.fail(error)
+    return RunOutcome(status, summary, error, report.database_error)
+
+
 def scrapy_settings(settings: Settings) -> dict[str, Any]:
     """Scrapy settings shared by every crawl of this service."""
     return {
@@ -88,6 +116,9 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "DNS_TIMEOUT": 15,
         "REACTOR_THREADPOOL_MAXSIZE": 8,
         "REDIRECT_MAX_TIMES": 10,
+        # Scrapy re-reads each callback's source per response to warn about generators
+        # that return values; ours don't, and it costs ~2 ms a response.
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
     }
 
 
@@ -229,6 +260,9 @@ class CrawlService:
         # Sources crawling at once, across every job of this process (the daemon runs
         # many jobs concurrently); per-host limits come from each source's crawl policy.
         self.gate = asyncio.Semaphore(settings.max_concurrent_sources)
+        # Set by stop(): sources waiting at the gate and channels not started yet are
+        # dropped, not started after the stop.
+        self.stopping = False
 
     # Google News ids resolved before are never asked again: memory first, then database.
     def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
@@ -282,6 +316,8 @@ class CrawlService:
 
         async def one(context: SourceCrawl) -> None:
             async with self.gate:
+                if self.stopping:
+                    return
                 if not await self._crawl_source(context):
                     report.unreachable.append(context.source.id)
 
@@ -311,6 +347,8 @@ class CrawlService:
         settings = source_settings(self.base_settings, context.source)
         answered = False
         for channel in context.source.discovery:
+            if self.stopping:
+                break
             crawler = Crawler(SPIDERS[channel.kind], settings)
             try:
                 await self.runner.crawl(crawler, context=context, channel=channel)
@@ -321,7 +359,9 @@ class CrawlService:
         return answered
 
     async def stop(self) -> None:
-        """Stop every running crawl gracefully (requests in flight are finished)."""
+        """Stop every running crawl gracefully (requests in flight are finished) and
+        start no new one."""
+        self.stopping = True
         await self.runner.stop()
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ One process runs everything, for its whole life, inside Scrapy's asyncio Twisted
 - Extraction (HTML parsing, trafilatura, date and language detection) is CPU-bound. The
   one long-lived CrawlService owns a process pool with a worker per core, so downloads
   stay on the loop while both cores extract. Workers are replaced after a number of
-  tasks (``max_tasks_per_child``), so memory stays bounded over weeks however leaky a
+  tasks (see scraper.workers), so memory stays bounded over weeks however leaky a
   parser is.
 - The service is shared by every run: its ``gate`` semaphore is the global limit on
   sources crawling at once (``max_concurrent_sources``), each source's crawl policy
@@ -41,14 +41,12 @@ stays.
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -61,6 +59,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
+from scraper.crawl import CrawlOptions, CrawlReport, RunOutcome, outcome_of
 from scraper.health import HealthServer, Response, bind_host
 from scraper.metrics import CONTENT_TYPE, DaemonMetrics
 from scraper.schedule import (
@@ -74,10 +73,11 @@ from scraper.schedule import (
     job_spec,
     summarize_runs,
 )
+from scraper.storage.files import FileStore
+from scraper.storage.sync import sync_if_behind
 from scraper.summary import CrawlSummary
 
 if TYPE_CHECKING:
-    from scraper.crawl import CrawlOptions, CrawlReport
     from scraper.storage.base import Database
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class CrawlEngine(Protocol):
     """What the daemon needs of scraper.crawl.CrawlService (tests pass a fake)."""
 
     database: Database | None
+    files: FileStore
 
     async def crawl(self, sources: list[Source], options: CrawlOptions) -> CrawlReport: ...
 
@@ -148,34 +149,6 @@ def changed_settings(old: Settings, new: Settings) -> list[str]:
 
 
 # --- one run's outcome ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    status: str  # ok | partial | failed
-    summary: CrawlSummary
-    error: str | None = None  # why the run failed as a whole, or was cut short
-    database_error: str | None = None
-
-
-def outcome_of(report: CrawlReport, source_id: str, stopping: bool = False) -> RunOutcome:
-    """ok: it worked; partial: some pages or channels failed, or a stop request cut the
-    run short (whatever it got to, the next run catches up); failed: nothing of the
-    source answered. A run-level reason is added to the summary's failures, so the
-    recorded counts say why."""
-    summary = report.summaries.get(source_id) or CrawlSummary(source_id)
-    error: str | None = None
-    if stopping:
-        status, error = "partial", "stopped at shutdown"
-    elif source_id in report.unreachable:
-        status, error = "failed", "nothing reachable: no discovery channel answered"
-    elif summary.failed:
-        status = "partial"
-    else:
-        status = "ok"
-    if error is not None:
-        summary.fail(error)
-    return RunOutcome(status, summary, error, report.database_error)
 
 
 def crashed(source_id: str, exc: BaseException) -> RunOutcome:
@@ -247,7 +220,6 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._background: list[asyncio.Future[Any]] = []
         self._catching_up = False
-        self._told_to_sync = False
         self._fingerprint = location.fingerprint()
 
     # --- life cycle ----------------------------------------------------------------------
@@ -443,8 +415,6 @@ class Daemon:
     ) -> RunOutcome:
         """Run the crawl job; ``live`` receives its running summary, so a run abandoned
         at shutdown still records the articles it stored."""
-        from scraper.crawl import CrawlOptions
-
         crawl = asyncio.ensure_future(service.crawl([source], CrawlOptions()))
         await asyncio.sleep(0)  # crawl() registers its contexts in service.active first
         summary = getattr(getattr(service, "active", {}).get(source.id), "summary", None)
@@ -523,13 +493,10 @@ class Daemon:
 
     async def _restore_states(self, database: Database) -> None:
         """Carry each source's last success and failing streak over a restart, from
-        crawl_runs (when the backend can list them), so /healthz and /metrics do not
+        crawl_runs, so /healthz and /metrics do not
         forget a failing source because the daemon restarted."""
-        reader = getattr(database, "recent_runs", None)
-        if not callable(reader):
-            return
         try:
-            rows = await asyncio.to_thread(reader, RUNS_PER_SOURCE)
+            rows = await asyncio.to_thread(database.recent_runs, RUNS_PER_SOURCE)
             statuses = summarize_runs(self.sources, rows, self.policy)
         except Exception as exc:
             log.warning("cannot read past runs, starting with no history: %s", one_line(exc))
@@ -589,13 +556,6 @@ class Daemon:
             )
         self.database_error = reason
         self.metrics.database_behind.set(1)
-        files = getattr(self.service, "files", None)
-        mark = getattr(files, "mark_database_behind", None)
-        if callable(mark):
-            try:
-                mark(reason)
-            except OSError as exc:
-                log.warning("cannot note that the database is behind: %s", exc)
 
     def _start_catch_up(self, database: Database) -> None:
         if not self._catching_up and not self.stopping:
@@ -605,12 +565,8 @@ class Daemon:
     async def _catch_up(self, database: Database) -> None:
         """Bring the database level with the files written while it was behind."""
         try:
-            sync = _storage_sync()
-            files = getattr(self.service, "files", None)
-            if sync is None or files is None:
-                self._cannot_catch_up()
-                return
-            await sync(database, files)
+            assert self.service is not None
+            await sync_if_behind(database, self.service.files)
             if self.database_error is not None:
                 log.warning("the database is level with the files again")
             self.database_error = None
@@ -619,15 +575,6 @@ class Daemon:
             self._database_failed(one_line(exc))
         finally:
             self._catching_up = False
-
-    def _cannot_catch_up(self) -> None:
-        # The database stays marked behind: rows of the files written meanwhile are missing.
-        if self.database_error is not None and not self._told_to_sync:
-            self._told_to_sync = True
-            log.warning(
-                "the database answers again, but rows of articles stored while it was "
-                "down are missing: run 'scraper db sync'"
-            )
 
     # --- configuration -------------------------------------------------------------------------
     async def _watch_config(self) -> None:
@@ -740,18 +687,6 @@ def _quiet_scheduler_logs() -> None:
     # The daemon reports skipped and missed runs itself, per source and with metrics;
     # APScheduler's own lines ("Running job ...") would repeat every run.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-
-
-@functools.cache
-def _storage_sync() -> Callable[[Database, Any], Awaitable[Any]] | None:
-    """``scraper.storage.sync.sync_if_behind`` (the storage layer's catch-up, as the manual
-    crawl uses it), or None in a build without it."""
-    try:
-        module = importlib.import_module("scraper.storage.sync")
-    except ImportError:
-        return None
-    sync = getattr(module, "sync_if_behind", None)
-    return sync if callable(sync) else None
 
 
 def _crawl_service(settings: Settings, database: Database | None) -> CrawlEngine:

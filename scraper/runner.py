@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from scraper.config import Settings, Source
-from scraper.crawl import CrawlOptions, CrawlReport, CrawlService
+from scraper.crawl import CrawlOptions, CrawlReport, CrawlService, outcome_of
 from scraper.reactor import run_in_reactor
-from scraper.storage.base import DatabaseError
-from scraper.storage.open import DatabaseBackend, open_database
+from scraper.storage.base import Database, DatabaseError
+from scraper.storage.open import open_database
 
 log = logging.getLogger(__name__)
 
 
-def open_storage(settings: Settings, dry_run: bool) -> tuple[DatabaseBackend | None, str | None]:
+def open_storage(settings: Settings, dry_run: bool) -> tuple[Database | None, str | None]:
     """The database ready for writing (schema migrated), or None and the reason."""
     if dry_run:
         return None, None
@@ -28,6 +30,33 @@ def open_storage(settings: Settings, dry_run: bool) -> tuple[DatabaseBackend | N
         log.error("database unavailable, writing files only: %s", exc)
         return None, str(exc)
     return database, None
+
+
+async def start_runs(database: Database | None, sources: list[Source]) -> dict[str, int]:
+    """A crawl_runs row per source (none when the database is absent or failing)."""
+    if database is None:
+        return {}
+    started = datetime.now().astimezone()
+    try:
+        return {s.id: await asyncio.to_thread(database.start_run, s.id, started) for s in sources}
+    except DatabaseError as exc:
+        log.warning("cannot record the crawl runs: %s", exc)
+        return {}
+
+
+async def finish_runs(
+    database: Database | None, run_ids: dict[str, int], report: CrawlReport
+) -> None:
+    if database is None or report.database_error is not None:
+        return
+    finished = datetime.now().astimezone()
+    try:
+        for source_id, run_id in run_ids.items():
+            outcome = outcome_of(report, source_id)
+            counts = outcome.summary.as_dict()
+            await asyncio.to_thread(database.finish_run, run_id, finished, outcome.status, counts)
+    except DatabaseError as exc:
+        log.warning("cannot record the end of the crawl runs: %s", exc)
 
 
 def progress_table(service: CrawlService) -> Table:
@@ -90,7 +119,10 @@ def run_manual_crawl(
                 transient=True,
             )
         with display:
-            return await service.crawl(sources, options)
+            run_ids = await start_runs(database, sources)
+            report = await service.crawl(sources, options)
+        await finish_runs(database, run_ids, report)
+        return report
 
     def on_signal(_signum: int) -> None:
         log.warning("stopping: finishing requests in flight (signal again to abort)")

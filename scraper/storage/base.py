@@ -71,6 +71,19 @@ class Database(Protocol):
         self, run_id: int, finished_at: datetime, status: str, counts: dict[str, Any]
     ) -> None: ...
 
+    def content_hashes(self, ids: Iterable[str]) -> dict[str, str]:
+        """The stored content_hash of each of ``ids`` that has a row."""
+        ...
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Articles matching ``query``, best first, each row with a ``rank``."""
+        ...
+
+    def recent_runs(self, limit_per_source: int) -> list[dict[str, Any]]:
+        """The latest ``limit_per_source`` crawl_runs rows of every source (id, source_id,
+        started_at, finished_at, status, counts), newest first within a source."""
+        ...
+
     def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]: ...
 
     def save_gnews(self, resolved: dict[str, str]) -> None: ...

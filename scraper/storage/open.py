@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
 
 from scraper.config import Settings
 from scraper.storage.base import Database
@@ -12,16 +10,8 @@ from scraper.storage.base import Database
 SQLITE_PREFIX = "sqlite:///"
 
 
-class DatabaseBackend(Database, Protocol):
-    """What both backends offer beyond the ``Database`` protocol the crawl uses."""
-
-    def content_hashes(self, ids: Iterable[str]) -> dict[str, str]:
-        """The stored content_hash of each of ``ids`` that has a row."""
-        ...
-
-    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Articles matching ``query``, best first, each row with a ``rank``."""
-        ...
+# Both backends implement the whole Database protocol; the name stays for callers.
+DatabaseBackend = Database
 
 
 def sqlite_path(settings: Settings) -> Path | None:

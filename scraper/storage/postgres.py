@@ -111,6 +111,14 @@ class Q:
             errors = %(errors)s
         WHERE id = %(id)s
     """
+    RECENT_RUNS: Final = """
+        SELECT id, source_id, started_at, finished_at, status, counts FROM (
+            SELECT id, source_id, started_at, finished_at, status, counts,
+                   row_number() OVER (
+                       PARTITION BY source_id ORDER BY started_at DESC, id DESC) AS n
+            FROM crawl_runs) AS ranked
+        WHERE n <= %(limit)s ORDER BY source_id, started_at DESC, id DESC
+    """
     RESOLVED_GNEWS: Final = (
         "SELECT gnews_id, url FROM gnews_links WHERE gnews_id = ANY(%(gnews_ids)s)"
     )
@@ -369,6 +377,11 @@ class PostgresDatabase:
             updated = conn.execute(Q.FINISH_RUN, params).rowcount
         if updated != 1:
             raise DatabaseError(f"PostgreSQL {self._where}: no crawl run with id {run_id}")
+
+    def recent_runs(self, limit_per_source: int) -> list[dict[str, Any]]:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(Q.RECENT_RUNS, {"limit": limit_per_source})
+            return cur.fetchall()
 
     # -- caches of the discovery channels ---------------------------------------------
 

@@ -98,6 +98,14 @@ class Q:
         SET finished_at = :finished_at, status = :status, counts = :counts, errors = :errors
         WHERE id = :id
     """
+    RECENT_RUNS: Final = """
+        SELECT id, source_id, started_at, finished_at, status, counts FROM (
+            SELECT id, source_id, started_at, finished_at, status, counts,
+                   row_number() OVER (
+                       PARTITION BY source_id ORDER BY started_at DESC, id DESC) AS n
+            FROM crawl_runs) AS ranked
+        WHERE n <= :limit ORDER BY source_id, started_at DESC, id DESC
+    """
     RESOLVED_GNEWS: Final = """
         SELECT gnews_id, url FROM gnews_links
         WHERE gnews_id IN (SELECT value FROM json_each(:gnews_ids))
@@ -360,6 +368,11 @@ class SQLiteDatabase:
             updated = conn.execute(Q.FINISH_RUN, params).rowcount
         if updated != 1:
             raise DatabaseError(f"SQLite database {self.path}: no crawl run with id {run_id}")
+
+    def recent_runs(self, limit_per_source: int) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(Q.RECENT_RUNS, {"limit": limit_per_source}).fetchall()
+        return [{**dict(row), "counts": json.loads(row["counts"] or "{}")} for row in rows]
 
     # -- caches of the discovery channels ---------------------------------------------
 

@@ -75,6 +75,18 @@ def test_postgres_rows_equal_files_and_a_recrawl_adds_none(
     discoveries = rows(pg_url, "SELECT count(*) FROM discoveries")[0][0]
     assert isinstance(discoveries, int) and discoveries >= 6
 
+    runs = rows(pg_url, "SELECT status, counts FROM crawl_runs ORDER BY id")
+    assert [status for status, _ in runs] == ["ok", "ok"]
+    assert [counts["new"] for _, counts in runs] == [6, 0]  # type: ignore[index]
+    status = run_scraper(
+        "sources",
+        "--config",
+        project.config,
+        cwd=project.root,
+        env={"SCRAPER_DATABASE_URL": pg_url},
+    )
+    assert "city: last run" in status.stdout and "new 0" in status.stdout, status.stdout
+
 
 def test_two_parallel_crawls_leave_no_duplicates(
     server: LocalHTTPServer, project: Project, pg_url: str

@@ -15,7 +15,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -31,6 +30,7 @@ import pytest
 
 from scraper.document import parse
 from scraper.urls import article_id, normalize_url
+from tests.support.cli import scraper_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -180,14 +180,7 @@ class NewsSite:
 
 
 def daemon_command() -> list[str]:
-    """``scraper daemon`` once the CLI registers it; until then the module's own entry."""
-    from scraper.cli import app
-
-    names = {command.name for command in app.registered_commands}
-    if "daemon" in names:
-        # scraper.cli has no __main__ guard: call its entry point as the script would.
-        return [sys.executable, "-c", "from scraper.cli import main; main()", "daemon"]
-    return [sys.executable, "-m", "scraper.cli_daemon"]
+    return [*scraper_command(), "daemon"]
 
 
 class DaemonProcess:

@@ -526,3 +526,18 @@ def test_postgres_survives_dropped_connections(pg: PostgresDatabase, pg_dsn: str
     assert "connection lost" in str(raised.value)
     assert pg.save_articles([record(make(3))]) == ["new"]
     pg.close()
+
+
+def test_recent_runs_lists_the_newest_runs_of_each_source(database: DatabaseBackend) -> None:
+    start = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    for hour in range(3):
+        run = database.start_run("alpha", start + timedelta(hours=hour))
+        database.finish_run(run, start + timedelta(hours=hour, minutes=5), "ok", {"new": hour})
+    database.start_run("beta", start)  # still running
+
+    rows = database.recent_runs(2)
+
+    alpha = [r for r in rows if r["source_id"] == "alpha"]
+    assert [r["counts"]["new"] for r in alpha] == [2, 1]  # newest first, two of three
+    beta = [r for r in rows if r["source_id"] == "beta"]
+    assert len(beta) == 1 and beta[0]["status"] == "running" and beta[0]["finished_at"] is None

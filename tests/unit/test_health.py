@@ -20,7 +20,9 @@ from scraper.config import Settings, Source
 from scraper.crawl import CrawlOptions, CrawlReport
 from scraper.daemon import ConfigLocation, Daemon
 from scraper.health import HealthServer, Response, bind_host
+from scraper.schedule import RUNS_PER_SOURCE, summarize_runs
 from scraper.storage.base import Database, DatabaseError
+from scraper.storage.files import FileStore
 from scraper.summary import CrawlSummary
 
 # --- the server -----------------------------------------------------------------------------
@@ -148,6 +150,7 @@ class FakeEngine:
 
     def __init__(self, settings: Settings, database: Database | None) -> None:
         self.database = database
+        self.files = FileStore(settings.output_dir)
         self.crawled: list[str] = []
         self.stops = 0
         self._stop = asyncio.Event()
@@ -353,8 +356,7 @@ def test_the_database_is_brought_level_when_it_answers_again(
     async def sync_if_behind(db: Any, files: Any) -> None:
         synced.append((db, files))
 
-    monkeypatch.setattr("scraper.daemon._storage_sync", lambda: sync_if_behind)
-    monkeypatch.setattr(FakeEngine, "files", "the file store", raising=False)
+    monkeypatch.setattr("scraper.daemon.sync_if_behind", sync_if_behind)
 
     async def scenario(daemon: Daemon, url: str) -> None:
         await eventually(lambda: _has_runs(url, 1))
@@ -363,7 +365,8 @@ def test_the_database_is_brought_level_when_it_answers_again(
         await eventually(lambda: _behind(url, True))
         database.down = False
         await eventually(lambda: _behind(url, False))
-        assert synced == [(database, "the file store")]
+        assert len(synced) == 1 and synced[0][0] is database
+        assert isinstance(synced[0][1], FileStore)
         assert metric(await metrics(url), "scraper_database_behind") == 0
 
     run_daemon(tmp_path, ["up"], scenario, database)
@@ -418,12 +421,12 @@ def test_healthz_is_unavailable_before_scheduling(tmp_path: Path) -> None:
 def test_daemon_log_lines(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     import logging
 
-    from scraper.cli_daemon import setup_daemon_logging
+    from scraper.logs import setup_logging
 
     names = ("", "scraper.daemon", "scraper.health", "scrapy")
     saved = {name: logging.getLogger(name).level for name in names}
     saved_handlers = list(logging.getLogger().handlers)
-    setup_daemon_logging(0, {"SCRAPER_LOG_FORMAT": fmt})
+    setup_logging(0, {"SCRAPER_LOG_FORMAT": fmt}, chatty=("scraper.daemon",))
     try:
         logging.getLogger("scraper.daemon").info(
             "up: ok in 1.0 s", extra={"source": "up", "status": "ok", "new": 2}
@@ -466,8 +469,6 @@ def run_row(source_id: str, minute: int, status: str, new: int = 0) -> dict[str,
 
 
 def test_sources_status_shows_last_run_last_success_and_failing() -> None:
-    from scraper.cli_daemon import sources_status
-
     rows = [
         run_row("healthy", 1, "failed"),
         run_row("healthy", 3, "ok", new=4),
@@ -487,7 +488,7 @@ def test_sources_status_shows_last_run_last_success_and_failing() -> None:
 
     sources = {i: make_source(i) for i in ("healthy", "broken", "new")}
     database = Runs()
-    healthy, broken, new = sources_status(sources, database)
+    healthy, broken, new = summarize_runs(sources, database.recent_runs(RUNS_PER_SOURCE))
     assert database.asked == [20]
     assert (healthy.last_status, healthy.failing, healthy.last_counts["new"]) == ("ok", False, 4)
     assert healthy.last_success == healthy.last_run
@@ -496,13 +497,6 @@ def test_sources_status_shows_last_run_last_success_and_failing() -> None:
     assert "FAILING (2 runs in a row)" in broken.describe()
     assert "last success" in broken.describe() and "failed 1" in broken.describe()
     assert new.last_run is None and new.describe() == "new: never run"
-
-
-def test_sources_status_needs_a_database_that_lists_runs() -> None:
-    from scraper.cli_daemon import sources_status
-
-    with pytest.raises(TypeError, match="recent_runs"):
-        sources_status({"a": make_source("a")}, FakeDatabase())
 
 
 def test_a_restart_remembers_failing_sources_and_last_successes(tmp_path: Path) -> None:

@@ -1,0 +1,64 @@
+"""Log output of every command: plain lines by default, or one JSON object per line with
+``SCRAPER_LOG_FORMAT=json`` (for log shippers), carrying the ``extra`` fields of a record
+(a run's source, status and counts) as keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+LOG_FORMAT_ENV = "SCRAPER_LOG_FORMAT"
+# Attributes every LogRecord has; anything else came in through ``extra=`` and is data.
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created)
+            .astimezone()
+            .isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def setup_logging(
+    verbose: int,
+    environ: Mapping[str, str] | None = None,
+    chatty: tuple[str, ...] = (),
+) -> None:
+    """WARNING by default (INFO for the ``chatty`` loggers, e.g. the daemon's one line per
+    run); -v adds INFO from every part, -vv DEBUG and Scrapy's per-request lines."""
+    env = os.environ if environ is None else environ
+    handler = logging.StreamHandler(sys.stderr)
+    if env.get(LOG_FORMAT_ENV, "").strip().lower() == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    for name in chatty:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.getLogger("scrapy").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
