@@ -29,11 +29,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.http_server import LocalHTTPServer, RecordedRequest, Route  # noqa: E402
+from tests.support.pages import article_page, article_paragraphs, rss_feed  # noqa: E402
+
 LISTENING = re.compile(r"health and metrics on (http://\S+)/healthz")
 SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -41,30 +44,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FEED_ITEMS = 20  # items a feed lists (the newest)
 ITEM_EVERY = 60.0  # seconds between new items of one site
 START_ITEMS = 3  # items each feed has at the start (--backlog)
-WORDS = [
-    "council",
-    "budget",
-    "harbour",
-    "railway",
-    "school",
-    "river",
-    "bridge",
-    "festival",
-    "library",
-    "market",
-    "museum",
-    "energy",
-    "water",
-    "housing",
-    "transport",
-    "hospital",
-    "garden",
-    "station",
-    "tourism",
-    "climate",
-]
-
-
 # --- 200 news sites on one local server -------------------------------------------------------
 
 
@@ -76,16 +55,18 @@ class Sites:
         # Feeds start with a few items: the benchmark measures the steady state, not the
         # first crawl of a large backlog.
         self.epoch = time.time() - backlog * ITEM_EVERY
-        self.requests = 0
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalHTTPServer(
+            {"/robots.txt": Route(body="User-agent: *\nAllow: /\n", content_type="text/plain")},
+            fallback=self._answer,
+        ).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.base_url
+
+    @property
+    def requests(self) -> int:
+        return len(self.server.requests)
 
     def items(self, site: int) -> int:
         """Items site ``site`` has published so far (each site at its own phase)."""
@@ -96,73 +77,32 @@ class Sites:
         phase = ITEM_EVERY * site / self.count
         return datetime.fromtimestamp(self.epoch + phase + n * ITEM_EVERY, UTC)
 
-    def feed(self, site: int) -> bytes:
+    def feed(self, site: int) -> str:
         newest = self.items(site)
-        entries = []
-        for n in range(newest - 1, max(-1, newest - 1 - FEED_ITEMS), -1):
-            link = f"{self.url}/s{site}/news/{n}"
-            entries.append(
-                f"<item><title>Site {site} item {n}</title><link>{link}</link>"
-                f"<guid>{link}</guid><pubDate>{format_datetime(self.published(site, n))}"
-                "</pubDate></item>"
-            )
-        return (
-            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-            f"<title>Site {site}</title><link>{self.url}/s{site}/</link>"
-            f"<description>benchmark</description>{''.join(entries)}</channel></rss>"
-        ).encode()
-
-    @staticmethod
-    def article(site: int, n: int) -> bytes:
-        paragraphs = "".join(
-            f"<p>Site {site}, item {n}, paragraph {p}: the {WORDS[(site + n + p) % 20]} "
-            f"committee met to discuss the {WORDS[(site * 7 + n * 3 + p) % 20]} plan; "
-            "residents asked about costs, timing and the local impact of the proposal "
-            "before the vote expected next month.</p>"
-            for p in range(4)
+        return rss_feed(
+            [
+                (
+                    f"Site {site} item {n}",
+                    f"{self.url}/s{site}/news/{n}",
+                    format_datetime(self.published(site, n)),
+                )
+                for n in range(newest - 1, max(-1, newest - 1 - FEED_ITEMS), -1)
+            ]
         )
-        return (
-            f"<html><head><title>Item {n}</title></head><body><nav>Home</nav><article>"
-            f"<h1>Item {n}</h1>{paragraphs}</article><footer>(c) Site {site}</footer>"
-            "</body></html>"
-        ).encode()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        sites = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                with sites._lock:
-                    sites.requests += 1
-                feed = re.fullmatch(r"/s(\d+)/feed\.xml", self.path)
-                page = re.fullmatch(r"/s(\d+)/news/(\d+)", self.path)
-                if self.path == "/robots.txt":
-                    self._send(200, b"User-agent: *\nAllow: /\n", "text/plain")
-                elif feed and int(feed[1]) < sites.count:
-                    self._send(200, sites.feed(int(feed[1])), "application/rss+xml")
-                elif page and int(page[1]) < sites.count:
-                    body = sites.article(int(page[1]), int(page[2]))
-                    self._send(200, body, "text/html; charset=utf-8")
-                else:
-                    self._send(404, b"not found", "text/plain")
-
-            def _send(self, status: int, body: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _answer(self, request: RecordedRequest) -> Route:
+        feed = re.fullmatch(r"/s(\d+)/feed\.xml", request.path)
+        page = re.fullmatch(r"/s(\d+)/news/(\d+)", request.path)
+        if feed and int(feed[1]) < self.count:
+            return Route(body=self.feed(int(feed[1])), content_type="application/rss+xml")
+        if page and int(page[1]) < self.count:
+            site, n = int(page[1]), int(page[2])
+            text = article_paragraphs(site * 1000 + n)
+            return Route(body=article_page(f"Site {site} item {n}", text, published=None))
+        return Route(status=404, body="not found", content_type="text/plain")
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 # --- the daemon and what it costs ----------------------------------------------------------------

@@ -698,7 +698,7 @@ def _crawl_service(settings: Settings, database: Database | None) -> CrawlEngine
 def _open_database(settings: Settings) -> Database:
     from scraper.storage.open import open_database
 
-    return open_database(settings)
+    return open_database(settings, migrate=False)  # _open_and_migrate migrates it
 
 
 # --- the process ---------------------------------------------------------------------------

@@ -22,7 +22,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,8 @@ import pytest
 from scraper.document import parse
 from scraper.urls import article_id, normalize_url
 from tests.support.cli import scraper_command
+from tests.support.http_server import LocalHTTPServer, RecordedRequest, Route
+from tests.support.pages import article_page, article_paragraphs, rss_feed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -38,44 +39,6 @@ RECORD_NAME = re.compile(r"^(\d{3})_([0-9a-f]{16})\.txt$")
 ZONE = "America/Sao_Paulo"
 LISTENING = re.compile(r"health and metrics on (http://\S+)/healthz")
 ROOT = Path(__file__).resolve().parents[2]
-
-WORDS = [
-    "council",
-    "budget",
-    "harbour",
-    "railway",
-    "school",
-    "river",
-    "bridge",
-    "festival",
-    "library",
-    "market",
-    "museum",
-    "energy",
-    "water",
-    "housing",
-    "transport",
-    "hospital",
-    "garden",
-    "station",
-    "tourism",
-    "climate",
-]
-
-
-def _missing_parts() -> list[str]:
-    needed = [
-        "scraper/normalize.py",
-        "spiders/feed.py",
-        "scraper/storage/files.py",
-        "scraper/storage/open.py",
-    ]
-    return [p for p in needed if not (ROOT / p).is_file()]
-
-
-if _missing_parts():
-    pytest.skip(f"the crawl is not complete yet: {_missing_parts()}", allow_module_level=True)
-
 
 # --- the local news site ------------------------------------------------------------------
 
@@ -88,14 +51,11 @@ class NewsSite:
         self.started = time.monotonic() - start_items * every
         self.frozen_at: int | None = None
         self.base_time = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-        self.requests = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.server = LocalHTTPServer(fallback=self._answer)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.server.base_url
 
     def count(self) -> int:
         if self.frozen_at is not None:
@@ -113,67 +73,25 @@ class NewsSite:
     def published(self, n: int) -> datetime:
         return self.base_time + timedelta(seconds=n)
 
-    def feed(self) -> bytes:
-        items = []
-        for n in reversed(range(self.count())):
-            items.append(
-                f"<item><title>Item {n}: {WORDS[n % len(WORDS)]} news</title>"
-                f"<link>{self.article_url(n)}</link><guid>{self.article_url(n)}</guid>"
-                f"<pubDate>{format_datetime(self.published(n))}</pubDate></item>"
-            )
-        return (
-            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-            f"<title>Local news</title><link>{self.url}/</link>"
-            f"<description>test</description>{''.join(items)}</channel></rss>"
-        ).encode()
-
-    def article(self, n: int) -> bytes:
-        paragraphs = "".join(
-            f"<p>Paragraph {p} of item {n}: the {WORDS[(n + p) % len(WORDS)]} committee "
-            f"met on Tuesday to discuss the {WORDS[(n * 3 + p) % len(WORDS)]} plan, and "
-            "residents asked many questions about costs, timing and the local impact of "
-            "the proposal before the vote expected next month.</p>"
-            for p in range(4)
-        )
-        return (
-            f"<html><head><title>Item {n}</title></head><body><nav>Home | News</nav>"
-            f"<article><h1>Item {n}</h1>{paragraphs}</article>"
-            "<footer>Copyright Local News</footer></body></html>"
-        ).encode()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                site.requests += 1
-                match = re.fullmatch(r"/news/(\d+)-item", self.path)
-                if self.path == "/feed.xml":
-                    self._send(200, site.feed(), "application/rss+xml")
-                elif match and int(match[1]) < site.count():
-                    self._send(200, site.article(int(match[1])), "text/html; charset=utf-8")
-                else:
-                    self._send(404, b"not found", "text/plain")
-
-            def _send(self, status: int, body: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _answer(self, request: RecordedRequest) -> Route:
+        if request.path == "/feed.xml":
+            items = [
+                (f"Item {n}", self.article_url(n), format_datetime(self.published(n)))
+                for n in reversed(range(self.count()))
+            ]
+            return Route(body=rss_feed(items), content_type="application/rss+xml")
+        match = re.fullmatch(r"/news/(\d+)-item", request.path)
+        if match and int(match[1]) < self.count():
+            n = int(match[1])
+            return Route(body=article_page(f"Item {n}", article_paragraphs(n), published=None))
+        return Route(status=404, body="not found", content_type="text/plain")
 
     def __enter__(self) -> NewsSite:
-        self._thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.server.stop()
 
 
 # --- the daemon as a subprocess -----------------------------------------------------------

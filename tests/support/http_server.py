@@ -12,8 +12,9 @@
 
 It listens on 127.0.0.1 on a free port, serves each connection in its own daemon thread
 (HTTP/1.0: one request per connection, so "close" ends a body without Content-Length),
-records every request, and answers 404 for paths it doesn't know. A route registered
-with a query string ("/search?q=x") wins over the bare path ("/search").
+records every request, and answers 404 for paths it doesn't know (or asks its
+``fallback`` handler). A route registered with a query string ("/search?q=x") wins over
+the bare path ("/search").
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ NOT_FOUND = Route(status=404, body=b"not found", content_type="text/plain")
 
 
 class LocalHTTPServer:
-    def __init__(self, routes: Mapping[str, Handler] | None = None) -> None:
+    def __init__(
+        self, routes: Mapping[str, Handler] | None = None, fallback: Handler | None = None
+    ) -> None:
         self._routes: dict[str, Handler] = dict(routes or {})
+        # Answers paths no route names (e.g. computed pages of a simulated site).
+        self.fallback = fallback
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
@@ -148,8 +153,10 @@ class LocalHTTPServer:
     def _answer(self, request: RecordedRequest) -> Route:
         with self._lock:
             self._requests.append(request)
-            handler = self._routes.get(request.path) or self._routes.get(
-                urlsplit(request.path).path
+            handler = (
+                self._routes.get(request.path)
+                or self._routes.get(urlsplit(request.path).path)
+                or self.fallback
             )
         if handler is None:
             return NOT_FOUND
