@@ -115,17 +115,25 @@ def test_two_parallel_crawls_leave_no_duplicates(
     assert_rows_match_files(project, pg_url)
 
 
+@pytest.mark.parametrize(
+    ("unusable", "named"),
+    [
+        (DEAD_DATABASE, "127.0.0.1:1"),  # nothing listens there
+        ("postgresql://postgres@127.0.0.1:5432/no_such_database_here", "does not exist"),
+    ],
+)
 def test_database_down_writes_every_file_and_the_next_run_catches_up(
-    server: LocalHTTPServer, project: Project, pg_url: str
+    server: LocalHTTPServer, project: Project, pg_url: str, unusable: str, named: str
 ) -> None:
     setup(project, server)
 
-    down = crawl(project, DEAD_DATABASE)
+    down = crawl(project, unusable)
 
     assert down.returncode == 4
     assert len(project.files()) == 6
     message = down.stderr.strip().splitlines()[-1]
     assert message.startswith("error: the database is behind the files")
+    assert named in message
     assert "Traceback" not in down.stderr
 
     back = crawl(project, pg_url)
