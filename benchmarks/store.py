@@ -34,9 +34,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from scraper.document import Document, render
-from scraper.storage.base import ArticleRecord, DatabaseError
+from scraper.storage.base import ArticleRecord, Database, DatabaseError
 from scraper.storage.files import content_hash
-from scraper.storage.open import DatabaseBackend
 from scraper.storage.postgres import PostgresDatabase
 from scraper.storage.sqlite import SQLiteDatabase
 
@@ -75,7 +74,7 @@ def timed(label: str, count: int, action: Callable[[], list[str]]) -> list[str]:
     return statuses
 
 
-def run(name: str, db: DatabaseBackend, snapshot: Callable[[], Any], count: int) -> bool:
+def run(name: str, db: Database, snapshot: Callable[[], Any], count: int) -> bool:
     records = synthetic_records(count)
     print(f"{name}: {count:,} articles in one batch")
     new = timed("new", count, lambda: list(db.save_articles(records)))
@@ -88,7 +87,7 @@ def run(name: str, db: DatabaseBackend, snapshot: Callable[[], Any], count: int)
 
 
 @contextmanager
-def postgres_database(server: str) -> Iterator[tuple[DatabaseBackend, Callable[[], Any]]]:
+def postgres_database(server: str) -> Iterator[tuple[Database, Callable[[], Any]]]:
     name = f"scraper_bench_{secrets.token_hex(4)}"
     with psycopg.connect(server, autocommit=True, connect_timeout=5) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -114,7 +113,7 @@ def postgres_database(server: str) -> Iterator[tuple[DatabaseBackend, Callable[[
 
 
 @contextmanager
-def sqlite_database() -> Iterator[tuple[DatabaseBackend, Callable[[], Any]]]:
+def sqlite_database() -> Iterator[tuple[Database, Callable[[], Any]]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
         db = SQLiteDatabase(path)

@@ -10,10 +10,6 @@ from scraper.storage.base import Database
 SQLITE_PREFIX = "sqlite:///"
 
 
-# Both backends implement the whole Database protocol; the name stays for callers.
-DatabaseBackend = Database
-
-
 def sqlite_path(settings: Settings) -> Path | None:
     """The SQLite file the settings select, or None when they select PostgreSQL.
 
@@ -28,13 +24,13 @@ def sqlite_path(settings: Settings) -> Path | None:
     return None
 
 
-def open_database(settings: Settings, *, migrate: bool = True) -> DatabaseBackend:
+def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     """PostgreSQL when ``settings.database_url`` is a postgresql:// URL, SQLite otherwise.
 
     With ``migrate`` (the default) pending migrations are applied first, so a fresh
     machine needs no setup step; a schema newer than this code is refused either way
     at the first migrate. Raises DatabaseError with a one-line message."""
-    database: DatabaseBackend
+    database: Database
     path = sqlite_path(settings)
     if path is not None:
         from scraper.storage.sqlite import SQLiteDatabase

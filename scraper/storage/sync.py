@@ -18,9 +18,8 @@ from pathlib import Path
 
 from scraper.document import Document, render
 from scraper.reader import read_document
-from scraper.storage.base import ArticleRecord
+from scraper.storage.base import ArticleRecord, Database
 from scraper.storage.files import FileStore, content_hash, record_files, record_id
-from scraper.storage.open import DatabaseBackend
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class SyncResult:
 
 
 def sync_files(
-    database: DatabaseBackend,
+    database: Database,
     folder: Path,
     guess_source: Callable[[Document], str] = lambda _: "",
     batch_size: int = 500,
@@ -93,7 +92,7 @@ def sync_files(
 
 
 def _sync_batch(
-    database: DatabaseBackend,
+    database: Database,
     folder: Path,
     paths: list[Path],
     guess_source: Callable[[Document], str],
@@ -145,7 +144,7 @@ def _record_if_different(
     )
 
 
-def sync_pending(database: DatabaseBackend, files: FileStore) -> int:
+def sync_pending(database: Database, files: FileStore) -> int:
     """Store what the journal lists (and any other file without its row); returns how
     many rows were written. The journal goes only once everything is stored."""
     sources = read_pending(files.root)
@@ -157,7 +156,7 @@ def sync_pending(database: DatabaseBackend, files: FileStore) -> int:
     return result.new + result.updated
 
 
-async def sync_if_behind(database: DatabaseBackend, files: FileStore) -> None:
+async def sync_if_behind(database: Database, files: FileStore) -> None:
     """Before a crawl: catch the database up when an earlier run left it behind."""
     if pending_path(files.root).exists():
         await asyncio.to_thread(sync_pending, database, files)

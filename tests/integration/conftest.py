@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from scraper.storage.open import DatabaseBackend
+from scraper.storage.base import Database
 from scraper.storage.postgres import PostgresDatabase
 from scraper.storage.sqlite import SQLiteDatabase
 
@@ -34,7 +34,7 @@ class Backend:
     kind: str  # "sqlite" | "postgres"
     location: str  # SQLite file path or PostgreSQL DSN
 
-    def open(self) -> DatabaseBackend:
+    def open(self) -> Database:
         if self.kind == "sqlite":
             return SQLiteDatabase(Path(self.location))
         return PostgresDatabase(self.location)
@@ -61,7 +61,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 
 @pytest.fixture
-def database(backend: Backend) -> Iterator[DatabaseBackend]:
+def database(backend: Backend) -> Iterator[Database]:
     """A migrated database of the parametrized backend, closed afterwards."""
     db = backend.open()
     db.migrate()

@@ -20,13 +20,14 @@ from scraper.config import Settings
 from scraper.document import Document, render
 from scraper.storage.base import (
     ArticleRecord,
+    Database,
     DatabaseError,
     DiscoveryRecord,
     FeedValidators,
 )
 from scraper.storage.files import content_hash
 from scraper.storage.migrate import latest_version, load_migrations
-from scraper.storage.open import DatabaseBackend, open_database
+from scraper.storage.open import open_database
 from scraper.storage.postgres import PostgresDatabase, describe_error
 
 if TYPE_CHECKING:
@@ -57,14 +58,14 @@ def record(doc: Document, source_id: str = "example") -> ArticleRecord:
     return ArticleRecord(doc, source_id, path, content_hash(render(doc)))
 
 
-def updated_at(db: DatabaseBackend, doc: Document) -> datetime:
+def updated_at(db: Database, doc: Document) -> datetime:
     return db.known_urls([doc.url])[doc.url]
 
 
 # -- new / updated / unchanged ----------------------------------------------------------
 
 
-def test_content_hash_decides_new_updated_unchanged(database: DatabaseBackend) -> None:
+def test_content_hash_decides_new_updated_unchanged(database: Database) -> None:
     a, b, c = make(1), make(2), make(3)
     assert database.save_articles([record(b), record(a)]) == ["new", "new"]
 
@@ -79,7 +80,7 @@ def test_content_hash_decides_new_updated_unchanged(database: DatabaseBackend) -
     }
 
 
-def test_unchanged_rows_are_not_rewritten(database: DatabaseBackend, backend: Backend) -> None:
+def test_unchanged_rows_are_not_rewritten(database: Database, backend: Backend) -> None:
     doc = make(1)
     database.save_articles([record(doc)])
     before = updated_at(database, doc)
@@ -94,7 +95,7 @@ def test_unchanged_rows_are_not_rewritten(database: DatabaseBackend, backend: Ba
         assert backend.scalar("SELECT xmin::text FROM articles") == version
 
 
-def test_an_update_keeps_the_previous_version(database: DatabaseBackend, backend: Backend) -> None:
+def test_an_update_keeps_the_previous_version(database: Database, backend: Backend) -> None:
     first = make(1, "The first text.")
     database.save_articles([record(first)])
     first_seen, stored_at = backend.rows("SELECT first_seen_at, updated_at FROM articles")[0]
@@ -122,7 +123,7 @@ def test_an_update_keeps_the_previous_version(database: DatabaseBackend, backend
     assert row[3] == record(third).file_path
 
 
-def test_same_article_twice_in_one_batch(database: DatabaseBackend, backend: Backend) -> None:
+def test_same_article_twice_in_one_batch(database: Database, backend: Backend) -> None:
     doc = make(1)
     assert database.save_articles([record(doc), record(doc)]) == ["new", "unchanged"]
     edits = [record(make(1, "Edit one.")), record(make(1, "Edit two."))]
@@ -132,15 +133,13 @@ def test_same_article_twice_in_one_batch(database: DatabaseBackend, backend: Bac
     assert backend.scalar("SELECT count(*) FROM article_versions") == 2
 
 
-def test_an_unknown_source_id_keeps_the_stored_one(
-    database: DatabaseBackend, backend: Backend
-) -> None:
+def test_an_unknown_source_id_keeps_the_stored_one(database: Database, backend: Backend) -> None:
     database.save_articles([record(make(1), source_id="president")])
     database.save_articles([record(make(1, "Changed."), source_id="")])
     assert backend.scalar("SELECT source_id FROM articles") == "president"
 
 
-def test_no_length_limits(database: DatabaseBackend) -> None:
+def test_no_length_limits(database: Database) -> None:
     url = "https://www.example.gov/news/" + "segment/" * 500  # 4,000+ characters
     content = "\n\n".join(f"Paragraph {i}: " + "palavra " * 500 for i in range(500))
     doc = make(1, content, url=url, title="T" * 5000)
@@ -150,7 +149,7 @@ def test_no_length_limits(database: DatabaseBackend) -> None:
     assert len(row["content"]) > 2_000_000
 
 
-def test_known_urls(database: DatabaseBackend) -> None:
+def test_known_urls(database: Database) -> None:
     database.save_articles([record(make(1)), record(make(2))])
     known = database.known_urls([make(1).url, "https://www.example.gov/unknown"])
     assert list(known) == [make(1).url]
@@ -161,7 +160,7 @@ def test_known_urls(database: DatabaseBackend) -> None:
 # -- discoveries, crawl runs, caches -----------------------------------------------------
 
 
-def test_every_discovery_is_recorded(database: DatabaseBackend, backend: Backend) -> None:
+def test_every_discovery_is_recorded(database: Database, backend: Backend) -> None:
     url = make(1).url
     seen = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
     feed = DiscoveryRecord(url, "example", "feed", "RSS", seen)
@@ -183,7 +182,7 @@ def test_every_discovery_is_recorded(database: DatabaseBackend, backend: Backend
 
 
 def test_crawl_runs_are_recorded_with_counts_and_errors(
-    database: DatabaseBackend, backend: Backend
+    database: Database, backend: Backend
 ) -> None:
     started = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
     run_id = database.start_run("example", started)
@@ -206,7 +205,7 @@ def test_crawl_runs_are_recorded_with_counts_and_errors(
         database.finish_run(run_id + 100, started, "ok", {})
 
 
-def test_gnews_links_are_cached(database: DatabaseBackend) -> None:
+def test_gnews_links_are_cached(database: Database) -> None:
     assert database.resolved_gnews(["CBMiAbc"]) == {}
     database.save_gnews({"CBMiAbc": "https://pub.example/a", "CBMiDef": "https://pub.example/b"})
     database.save_gnews({"CBMiAbc": "https://pub.example/a2"})
@@ -216,7 +215,7 @@ def test_gnews_links_are_cached(database: DatabaseBackend) -> None:
     }
 
 
-def test_feed_validators_are_kept(database: DatabaseBackend) -> None:
+def test_feed_validators_are_kept(database: Database) -> None:
     url = "https://www.example.gov/rss.xml"
     assert database.feed_validators(url) is None
     database.save_feed_validators(FeedValidators(url, '"abc"', "Wed, 06 Dec 2023 08:00:00 GMT"))
@@ -229,7 +228,7 @@ def test_feed_validators_are_kept(database: DatabaseBackend) -> None:
 # -- reading: articles_since -------------------------------------------------------------
 
 
-def test_articles_since_streams_in_storage_order(database: DatabaseBackend) -> None:
+def test_articles_since_streams_in_storage_order(database: Database) -> None:
     docs = [make(n) for n in range(1200)]  # more than one fetch of the cursor
     for start in range(0, len(docs), 400):
         database.save_articles([record(d) for d in docs[start : start + 400]])
@@ -247,7 +246,7 @@ def test_articles_since_streams_in_storage_order(database: DatabaseBackend) -> N
     assert set(rows[0]) >= {"id", "url", "title", "published_at", "content", "source_id"}
 
 
-def test_articles_since_filters_and_resumes(database: DatabaseBackend) -> None:
+def test_articles_since_filters_and_resumes(database: Database) -> None:
     database.save_articles([record(make(1), "a"), record(make(2), "b")])
     time.sleep(0.02)
     checkpoint = datetime.now(UTC)
@@ -270,7 +269,7 @@ def test_articles_since_filters_and_resumes(database: DatabaseBackend) -> None:
         list(database.articles_since(after_id=make(1).id))
 
 
-def test_articles_since_keeps_the_document_fields(database: DatabaseBackend) -> None:
+def test_articles_since_keeps_the_document_fields(database: Database) -> None:
     doc = make(1, title="Зеленський: «Україна» — coração")
     database.save_articles([record(doc, "example")])
     (row,) = database.articles_since()
@@ -283,7 +282,7 @@ def test_articles_since_keeps_the_document_fields(database: DatabaseBackend) -> 
     )
 
 
-def test_search_finds_a_word(database: DatabaseBackend) -> None:
+def test_search_finds_a_word(database: Database) -> None:
     database.save_articles(
         [
             record(make(1, "The minister opened the bridge.")),
@@ -299,14 +298,14 @@ def test_search_finds_a_word(database: DatabaseBackend) -> None:
 # -- schema ------------------------------------------------------------------------------
 
 
-def test_migrate_is_idempotent(database: DatabaseBackend, backend: Backend) -> None:
+def test_migrate_is_idempotent(database: Database, backend: Backend) -> None:
     latest = latest_version(load_migrations(backend.kind))
     assert database.migrate() == latest
     assert database.migrate() == latest
     assert backend.scalar("SELECT count(*) FROM schema_version") == latest
 
 
-def test_a_newer_schema_is_refused(database: DatabaseBackend, backend: Backend) -> None:
+def test_a_newer_schema_is_refused(database: Database, backend: Backend) -> None:
     known = latest_version(load_migrations(backend.kind))
     backend.rows(
         "INSERT INTO schema_version (version, name, applied_at) VALUES (?, 'future', ?)",
@@ -380,7 +379,7 @@ def test_two_threads_saving_the_same_article_make_one_row(backend: Backend) -> N
     start = threading.Barrier(2)
     statuses: list[str] = []
 
-    def save(db: DatabaseBackend) -> None:
+    def save(db: Database) -> None:
         start.wait(timeout=30)
         statuses.extend(db.save_articles([record(make(n)) for n in range(50)]))
 
@@ -528,7 +527,7 @@ def test_postgres_survives_dropped_connections(pg: PostgresDatabase, pg_dsn: str
     pg.close()
 
 
-def test_recent_runs_lists_the_newest_runs_of_each_source(database: DatabaseBackend) -> None:
+def test_recent_runs_lists_the_newest_runs_of_each_source(database: Database) -> None:
     start = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     for hour in range(3):
         run = database.start_run("alpha", start + timedelta(hours=hour))
