@@ -23,6 +23,7 @@ from scrapy.settings import Settings as ScrapySettings
 
 from scraper.config import Settings, Source
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
+from scraper.reactor import ASYNCIO_REACTOR
 from scraper.sink import ArticleSink
 from scraper.storage.base import Database, DatabaseError, DiscoveryRecord, FeedValidators
 from scraper.storage.files import FileStore
@@ -32,7 +33,6 @@ from scraper.workers import ExtractionPool
 
 log = logging.getLogger(__name__)
 
-ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 
 
