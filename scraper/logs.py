@@ -61,4 +61,9 @@ def setup_logging(
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     for name in chatty:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.getLogger("scrapy").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    # Every failure is already reported once, in one line, by the spider that met it;
+    # Scrapy's own errors repeat it with tracebacks, so they show only from -v on.
+    scrapy_level = (
+        logging.DEBUG if verbose > 1 else logging.WARNING if verbose else logging.CRITICAL
+    )
+    logging.getLogger("scrapy").setLevel(scrapy_level)

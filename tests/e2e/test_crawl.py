@@ -259,7 +259,8 @@ def test_nothing_reachable(project: Project, server: LocalHTTPServer) -> None:
     code, out, err = crawl(project, "city")
 
     assert code == 3
-    assert "nothing reachable" in err
+    assert err.strip().splitlines()[-1] == "error: nothing reachable: no discovery channel answered"
+    assert "Traceback" not in err  # one line per failure, no library tracebacks
     assert "connection refused" in out
 
 
