@@ -209,6 +209,9 @@ class SourceCrawl:
         if since is not None and outcome.published < since:
             self.summary.skip("older than --since")
             return
+        if outcome.url != page.discovery.url:
+            # Redirected: the listed URL names the stored article from now on.
+            self.job.service.redirects[page.discovery.url] = outcome.id
         try:
             await self.job.sink.store(outcome, self.source.id, self.summary)
         except OSError as exc:
@@ -218,7 +221,8 @@ class SourceCrawl:
     def _already_stored(self, discovery: Discovery) -> bool:
         if self.job.options.refresh:
             return False
-        path = self.job.service.files.path_of(article_id(discovery.url))
+        stored_id = self.job.service.redirects.get(discovery.url) or article_id(discovery.url)
+        path = self.job.service.files.path_of(stored_id)
         if path is None:
             return False
         if discovery.modified is None:
@@ -256,6 +260,9 @@ class CrawlService:
         self._gnews: dict[str, str] = {}
         self._gnews_new: dict[str, str] = {}
         self._validators: dict[str, FeedValidators | None] = {}
+        # Listed URL -> id of the article it redirected to, so a daemon does not fetch a
+        # redirecting link again on every run (memory only: a process's lifetime).
+        self.redirects: dict[str, str] = {}
         self.active: dict[str, SourceCrawl] = {}
         # Sources crawling at once, across every job of this process (the daemon runs
         # many jobs concurrently); per-host limits come from each source's crawl policy.

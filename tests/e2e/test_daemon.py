@@ -352,3 +352,48 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(config_dir: Pa
         finally:
             code, _ = daemon.terminate()
         assert code == 0, daemon.log
+
+
+def test_a_redirecting_link_is_fetched_once_across_runs(config_dir: Path) -> None:
+    paragraphs = article_paragraphs(5)
+    with LocalHTTPServer() as server:
+        server.routes(
+            {
+                "/feed.xml": Route(
+                    body=rss_feed(
+                        [("Moved", server.url("/old/5"), "Thu, 02 May 2024 09:30:00 GMT")]
+                    ),
+                    content_type="application/rss+xml",
+                ),
+                "/old/5": Route.redirect("/news/5", status=301),
+                "/news/5": Route(body=article_page("Moved", paragraphs)),
+            }
+        )
+        (config_dir / "sources" / "moved.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                id: moved
+                name: Moved News
+                homepage: {server.base_url}/
+                schedule: {{every: 2s}}
+                discovery:
+                  - kind: feed
+                    url: {server.url("/feed.xml")}
+                crawl: {{delay: 0, concurrency: 2, robots: false}}
+                """
+            ),
+            encoding="utf-8",
+        )
+        daemon = DaemonProcess(config_dir)
+        try:
+            deadline = time.monotonic() + 40
+            while len(server.requests_to("/feed.xml")) < 4 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            code, _ = daemon.terminate()
+        assert code == 0, daemon.log
+        assert len(server.requests_to("/feed.xml")) >= 4, daemon.log
+        assert len(server.requests_to("/old/5")) == 1
+        files = sorted((config_dir.parent / "articles").rglob("*.txt"))
+        assert len(files) == 1
+        assert f">URL: {server.url('/news/5')}\n" in files[0].read_text(encoding="utf-8")
