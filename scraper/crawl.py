@@ -209,6 +209,8 @@ class SourceCrawl:
         if since is not None and outcome.published < since:
             self.summary.skip("older than --since")
             return
+        if page.discovery.modified is not None:
+            self.job.service.checked[page.discovery.url] = page.fetched_at
         if outcome.url != page.discovery.url:
             # Redirected: the listed URL names the stored article from now on.
             self.job.service.redirects[page.discovery.url] = outcome.id
@@ -231,7 +233,9 @@ class SourceCrawl:
             stored_at = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
         except OSError:
             return False
-        return _as_datetime(discovery.modified, stored_at) <= stored_at
+        # An unchanged article keeps its file's time, so also ask when it was last fetched.
+        checked_at = self.job.service.checked.get(discovery.url, stored_at)
+        return _as_datetime(discovery.modified, stored_at) <= max(stored_at, checked_at)
 
 
 @dataclass
@@ -263,6 +267,10 @@ class CrawlService:
         # Listed URL -> id of the article it redirected to, so a daemon does not fetch a
         # redirecting link again on every run (memory only: a process's lifetime).
         self.redirects: dict[str, str] = {}
+        # Listed URL -> when it was last fetched, for links whose channel gives a
+        # modification time: a page the site touched without changing its article is
+        # fetched once for that touch, not on every run after it.
+        self.checked: dict[str, datetime] = {}
         self.active: dict[str, SourceCrawl] = {}
         # Sources crawling at once, across every job of this process (the daemon runs
         # many jobs concurrently); per-host limits come from each source's crawl policy.

@@ -397,3 +397,57 @@ def test_a_redirecting_link_is_fetched_once_across_runs(config_dir: Path) -> Non
         files = sorted((config_dir.parent / "articles").rglob("*.txt"))
         assert len(files) == 1
         assert f">URL: {server.url('/news/5')}\n" in files[0].read_text(encoding="utf-8")
+
+
+def test_a_touched_sitemap_entry_is_fetched_once_for_the_touch(config_dir: Path) -> None:
+    articles = config_dir.parent / "articles"
+    touched: list[str] = []  # lastmod after the site "touched" the page, set once
+
+    def sitemap(_request: RecordedRequest) -> Route:
+        stored = list(articles.rglob("*.txt"))
+        now = datetime.now(UTC).replace(microsecond=0)  # lastmod has whole seconds
+        if not touched and stored and now.timestamp() > stored[0].stat().st_mtime:
+            # The article is stored; now the site touches the page without changing it.
+            touched.append(now.isoformat())
+        lastmod = touched[0] if touched else "2024-05-01"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<url><loc>{server.url('/news/7')}</loc><lastmod>{lastmod}</lastmod></url>"
+            "</urlset>"
+        )
+        return Route(body=body, content_type="application/xml")
+
+    with LocalHTTPServer() as server:
+        server.routes(
+            {
+                "/sitemap.xml": sitemap,
+                "/news/7": Route(body=article_page("Touched", article_paragraphs(7))),
+            }
+        )
+        (config_dir / "sources" / "touched.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                id: touched
+                name: Touched News
+                homepage: {server.base_url}/
+                schedule: {{every: 2s}}
+                discovery:
+                  - kind: sitemap
+                    url: {server.url("/sitemap.xml")}
+                crawl: {{delay: 0, concurrency: 2, robots: false}}
+                """
+            ),
+            encoding="utf-8",
+        )
+        daemon = DaemonProcess(config_dir)
+        try:
+            deadline = time.monotonic() + 40
+            while len(server.requests_to("/sitemap.xml")) < 7 and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            code, _ = daemon.terminate()
+        assert code == 0, daemon.log
+        assert touched and len(server.requests_to("/sitemap.xml")) >= 7, daemon.log
+        # Once when new, once after the touch; never again for the same lastmod.
+        assert len(server.requests_to("/news/7")) == 2
