@@ -200,23 +200,40 @@ def config_dir(tmp_path: Path) -> Iterator[Path]:
     yield config
 
 
-def write_source(config: Path, source_id: str, site_url: str, every: str = "5s") -> None:
-    (config / "sources" / f"{source_id}.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            id: {source_id}
-            name: Local News {source_id}
-            homepage: {site_url}/
-            language: en
-            schedule: {{every: {every}}}
-            discovery:
-              - kind: feed
-                url: {site_url}/feed.xml
-            crawl: {{delay: 0, concurrency: 4, robots: false}}
-            """
-        ),
-        encoding="utf-8",
-    )
+def write_source(
+    config: Path,
+    source_id: str,
+    site_url: str,
+    every: str = "5s",
+    channel: str = "kind: feed\n    url: {site}/feed.xml",
+) -> None:
+    """A source of the local site; ``channel`` is its one discovery channel's YAML."""
+    text = textwrap.dedent(
+        f"""\
+        id: {source_id}
+        name: Local News {source_id}
+        homepage: {site_url}/
+        language: en
+        schedule: {{every: {every}}}
+        discovery:
+          - CHANNEL
+        crawl: {{delay: 0, concurrency: 4, robots: false}}
+        """
+    ).replace("CHANNEL", channel.format(site=site_url))
+    (config / "sources" / f"{source_id}.yaml").write_text(text, encoding="utf-8")
+
+
+def run_until(config: Path, done: Callable[[], bool], timeout: float = 40) -> DaemonProcess:
+    """Run the daemon until ``done()`` (or the timeout), then stop it with SIGTERM."""
+    daemon = DaemonProcess(config)
+    try:
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        code, _ = daemon.terminate()
+    assert code == 0, daemon.log
+    return daemon
 
 
 def stored_files(root: Path) -> dict[str, list[Path]]:
@@ -355,43 +372,17 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(config_dir: Pa
 
 
 def test_a_redirecting_link_is_fetched_once_across_runs(config_dir: Path) -> None:
-    paragraphs = article_paragraphs(5)
     with LocalHTTPServer() as server:
+        feed = rss_feed([("Moved", server.url("/old/5"), "Thu, 02 May 2024 09:30:00 GMT")])
         server.routes(
             {
-                "/feed.xml": Route(
-                    body=rss_feed(
-                        [("Moved", server.url("/old/5"), "Thu, 02 May 2024 09:30:00 GMT")]
-                    ),
-                    content_type="application/rss+xml",
-                ),
+                "/feed.xml": Route(body=feed, content_type="application/rss+xml"),
                 "/old/5": Route.redirect("/news/5", status=301),
-                "/news/5": Route(body=article_page("Moved", paragraphs)),
+                "/news/5": Route(body=article_page("Moved", article_paragraphs(5))),
             }
         )
-        (config_dir / "sources" / "moved.yaml").write_text(
-            textwrap.dedent(
-                f"""\
-                id: moved
-                name: Moved News
-                homepage: {server.base_url}/
-                schedule: {{every: 2s}}
-                discovery:
-                  - kind: feed
-                    url: {server.url("/feed.xml")}
-                crawl: {{delay: 0, concurrency: 2, robots: false}}
-                """
-            ),
-            encoding="utf-8",
-        )
-        daemon = DaemonProcess(config_dir)
-        try:
-            deadline = time.monotonic() + 40
-            while len(server.requests_to("/feed.xml")) < 4 and time.monotonic() < deadline:
-                time.sleep(0.2)
-        finally:
-            code, _ = daemon.terminate()
-        assert code == 0, daemon.log
+        write_source(config_dir, "moved", server.base_url, every="2s")
+        daemon = run_until(config_dir, lambda: len(server.requests_to("/feed.xml")) >= 4)
         assert len(server.requests_to("/feed.xml")) >= 4, daemon.log
         assert len(server.requests_to("/old/5")) == 1
         files = sorted((config_dir.parent / "articles").rglob("*.txt"))
@@ -425,29 +416,14 @@ def test_a_touched_sitemap_entry_is_fetched_once_for_the_touch(config_dir: Path)
                 "/news/7": Route(body=article_page("Touched", article_paragraphs(7))),
             }
         )
-        (config_dir / "sources" / "touched.yaml").write_text(
-            textwrap.dedent(
-                f"""\
-                id: touched
-                name: Touched News
-                homepage: {server.base_url}/
-                schedule: {{every: 2s}}
-                discovery:
-                  - kind: sitemap
-                    url: {server.url("/sitemap.xml")}
-                crawl: {{delay: 0, concurrency: 2, robots: false}}
-                """
-            ),
-            encoding="utf-8",
+        write_source(
+            config_dir,
+            "touched",
+            server.base_url,
+            every="2s",
+            channel="kind: sitemap\n    url: {site}/sitemap.xml",
         )
-        daemon = DaemonProcess(config_dir)
-        try:
-            deadline = time.monotonic() + 40
-            while len(server.requests_to("/sitemap.xml")) < 7 and time.monotonic() < deadline:
-                time.sleep(0.2)
-        finally:
-            code, _ = daemon.terminate()
-        assert code == 0, daemon.log
+        daemon = run_until(config_dir, lambda: len(server.requests_to("/sitemap.xml")) >= 7)
         assert touched and len(server.requests_to("/sitemap.xml")) >= 7, daemon.log
         # Once when new, once after the touch; never again for the same lastmod.
         assert len(server.requests_to("/news/7")) == 2
