@@ -110,6 +110,7 @@ class CrawlEngine(Protocol):
 
 
 EngineFactory = Callable[[Settings, "Database | None"], CrawlEngine]
+# Returns the database with its schema migrated (as open_database does).
 DatabaseOpener = Callable[[Settings], "Database"]
 
 
@@ -481,7 +482,7 @@ class Daemon:
     # --- the database ----------------------------------------------------------------------
     async def _connect_database(self) -> Database | None:
         try:
-            return await asyncio.to_thread(self._open_and_migrate)
+            return await asyncio.to_thread(self._database_opener, self.settings)
         except Exception as exc:
             self._database_failed(one_line(exc))
             log.error(
@@ -511,20 +512,11 @@ class Daemon:
                     status.last_success.timestamp()
                 )
 
-    def _open_and_migrate(self) -> Database:
-        database = self._database_opener(self.settings)
-        try:
-            database.migrate()
-        except BaseException:
-            database.close()
-            raise
-        return database
-
     async def _reconnect_database(self) -> None:
         while self.service is not None and self.service.database is None:
             await asyncio.sleep(DATABASE_RETRY_SECONDS)
             try:
-                database = await asyncio.to_thread(self._open_and_migrate)
+                database = await asyncio.to_thread(self._database_opener, self.settings)
             except Exception as exc:
                 log.warning("database still unavailable: %s", one_line(exc))
                 continue
@@ -698,7 +690,7 @@ def _crawl_service(settings: Settings, database: Database | None) -> CrawlEngine
 def _open_database(settings: Settings) -> Database:
     from scraper.storage.open import open_database
 
-    return open_database(settings, migrate=False)  # _open_and_migrate migrates it
+    return open_database(settings)  # migrated, or closed again when migrating fails
 
 
 # --- the process ---------------------------------------------------------------------------
