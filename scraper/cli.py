@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import urllib.request
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 from urllib.parse import quote, urlsplit
@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 import typer
 from rich.console import Console
 
-from scraper.cli_db import db_app, export_command
+from scraper.cli_db import db_app, export_command, parse_since
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
 from scraper.document import render
 from scraper.logs import setup_logging
@@ -78,16 +78,14 @@ def select_sources(sources: dict[str, Source], ids: list[str], all_: bool) -> li
     return [sources[i] for i in dict.fromkeys(ids)]
 
 
-def parse_since(value: str | None, settings: Settings) -> datetime | None:
+def since_option(value: str | None, settings: Settings) -> datetime | None:
+    """--since as a time in the output zone; a bad value ends the command (exit 2)."""
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--since: {value!r} is not a date (YYYY-MM-DD) or ISO date-time", EXIT_CONFIG)
-    if len(value) == 10:  # a day: from its start in the output zone
-        moment = datetime.combine(moment.date(), time())
-    return moment if moment.tzinfo else moment.replace(tzinfo=settings.zone)
+        return parse_since(value, settings.zone)
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
 
 
 def summary_line(summary: CrawlSummary) -> str:
@@ -131,7 +129,7 @@ def crawl(
     from scraper.runner import run_manual_crawl
 
     options = CrawlOptions(
-        limit=limit, since=parse_since(since, settings), dry_run=dry_run, refresh=refresh
+        limit=limit, since=since_option(since, settings), dry_run=dry_run, refresh=refresh
     )
     report = run_manual_crawl(settings, chosen, options, progress=err if err.is_terminal else None)
     print_summary(report.summaries, report.total)

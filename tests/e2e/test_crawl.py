@@ -243,6 +243,12 @@ def test_user_errors_exit_non_zero_with_one_line(server: LocalHTTPServer, projec
     result = run_scraper("crawl", "city", "--all", "--config", project.config, cwd=project.root)
     assert result.returncode == 2
 
+    result = run_scraper(
+        "crawl", "city", "--since", "yesterday", "--config", project.config, cwd=project.root
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: --since: 'yesterday' is not a date")
+
     (project.config / "sources" / "city.yaml").write_text("id: city\nname: x\nhomepage: nope\n")
     result = run_scraper("crawl", "city", "--config", project.config, cwd=project.root)
     assert result.returncode == 2
