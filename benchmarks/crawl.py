@@ -66,7 +66,7 @@ def run_crawl(pages: list[bytes], workers: int | None) -> tuple[float, float, in
             server.route(path, Route(body=body, content_type="text/html"))
             items.append((f"Article {number}", server.url(path), None))
         server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
-        project = Project(Path(folder))
+        project = Project(Path(folder), allowed=[server.authority])
         extra = {"workers": workers} if workers else {}
         project.write_settings(download_timeout=30, **extra)
         project.write_source(

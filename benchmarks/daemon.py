@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -118,6 +119,7 @@ def write_config(folder: Path, sites: Sites, concurrent: int) -> None:
             http_port: 0
             max_concurrent_sources: {concurrent}
             download_timeout: 20
+            allow_private_addresses: ["{urlsplit(sites.url).netloc}"]
             """
         ),
         encoding="utf-8",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import urllib.request
@@ -14,9 +15,16 @@ import typer
 from rich.console import Console
 
 from scraper.cli_db import db_app, export_command, parse_since
-from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
+from scraper.config import (
+    ConfigError,
+    Settings,
+    Source,
+    SourcesLoad,
+    load_settings,
+    load_sources_report,
+)
 from scraper.document import render
-from scraper.logs import setup_logging
+from scraper.logs import one_line, setup_logging
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.summary import CrawlSummary
 from scraper.urls import normalize_url
@@ -45,7 +53,11 @@ VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="Mo
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
 EXIT_DATABASE_BEHIND = 4
-EXIT_FAILED = 1
+EXIT_FAILED = 1  # the command crashed
+EXIT_INCOMPLETE = 5  # a source unreachable, a channel failed, or pages failed
+EXIT_OUTPUT = 6  # the output folder could not be written
+# The settings the flags override, so that a bad value is reported against its flag.
+FLAG_NAMES = {"output_dir": "--output", "database_url": "--database"}
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -53,29 +65,57 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     raise typer.Exit(code)
 
 
+def print_problems(lines: list[str], label: str = "error") -> None:
+    for line in lines:
+        err.print(f"{label}: {line}", markup=False, highlight=False)
+
+
+def config_failed(exc: ConfigError) -> NoReturn:
+    """End the command on an invalid config: every problem on a line of its own."""
+    print_problems(str(exc).splitlines())
+    raise typer.Exit(EXIT_CONFIG)
+
+
 def load_config(
     config: Path, output: Path | None = None, database: str | None = None
-) -> tuple[Settings, dict[str, Source]]:
+) -> tuple[Settings, SourcesLoad]:
+    """Settings and sources. Invalid settings end the command (exit 2); invalid source
+    files do not: they are in the result's ``invalid``, for the caller to report."""
     try:
-        settings = load_settings(config, output_dir=output, database_url=database)
-        sources = load_sources(config)
+        settings = load_settings(config, flags=FLAG_NAMES, output_dir=output, database_url=database)
+        loaded = load_sources_report(config)
     except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    return settings, sources
+        config_failed(exc)
+    return settings, loaded
 
 
-def select_sources(sources: dict[str, Source], ids: list[str], all_: bool) -> list[Source]:
+def select_sources(
+    loaded: SourcesLoad, ids: list[str], all_: bool
+) -> tuple[list[Source], list[Path]]:
+    """The valid sources to crawl, and the invalid files asked for (all of them with
+    --all), whose problems are printed; any other invalid file gets one warning line."""
     if all_ == bool(ids):
         fail("name one or more SOURCE_IDs, or give --all", EXIT_CONFIG)
-    if all_:
-        if not sources:
-            fail("no sources configured", EXIT_CONFIG)
-        return list(sources.values())
-    unknown = [i for i in ids if i not in sources]
+    sources = loaded.sources
+    if all_ and not sources and not loaded.invalid:
+        fail("no sources configured", EXIT_CONFIG)
+    unknown = [i for i in ids if i not in sources and not loaded.problems_of(i)]
     if unknown:
         known = ", ".join(sorted(sources)) or "none"
         fail(f"unknown source {unknown[0]!r} (known: {known})", EXIT_CONFIG)
-    return [sources[i] for i in dict.fromkeys(ids)]
+    wanted = list(sources) if all_ else [i for i in dict.fromkeys(ids) if i in sources]
+    broken = [
+        path for path in loaded.invalid if all_ or (path.stem in ids and path.stem not in sources)
+    ]
+    for path, problems in loaded.invalid.items():
+        if path in broken:
+            print_problems(problems)
+        else:
+            count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+            print_problems([f"{path}: invalid ({count}; see 'scraper sources')"], "warning")
+    if not wanted:
+        fail(f"nothing to crawl: invalid {', '.join(map(str, broken))}", EXIT_CONFIG)
+    return [sources[i] for i in wanted], broken
 
 
 def since_option(value: str | None, settings: Settings) -> datetime | None:
@@ -123,43 +163,59 @@ def crawl(
 ) -> None:
     """Crawl sources now and print a summary."""
     setup_logging(verbose)
-    settings, sources = load_config(config, output, database)
-    chosen = select_sources(sources, source_ids or [], all_)
+    settings, loaded = load_config(config, output, database)
+    chosen, broken = select_sources(loaded, source_ids or [], all_)
     from scraper.crawl import CrawlOptions
     from scraper.runner import run_manual_crawl
 
     options = CrawlOptions(
         limit=limit, since=since_option(since, settings), dry_run=dry_run, refresh=refresh
     )
-    report = run_manual_crawl(settings, chosen, options, progress=err if err.is_terminal else None)
+    try:
+        report = run_manual_crawl(
+            settings, chosen, options, progress=err if err.is_terminal else None
+        )
+    except Exception as exc:  # a bug: one line, the traceback from -v on
+        logging.getLogger(__name__).info("the crawl crashed", exc_info=True)
+        fail(f"the crawl crashed: {type(exc).__name__}: {one_line(exc)}", EXIT_FAILED)
     print_summary(report.summaries, report.total)
+    if report.output_error is not None:
+        fail(f"cannot write the output folder: {report.output_error}", EXIT_OUTPUT)
     if report.nothing_reachable:
         fail("nothing reachable: no discovery channel answered", EXIT_UNREACHABLE)
+    if problems := report.problems():
+        fail(f"not everything was crawled: {'; '.join(problems)}", EXIT_INCOMPLETE)
     if report.database_error is not None:
         fail(
             f"the database is behind the files ({report.database_error}); "
             "every file was written: run 'scraper db sync' or crawl again once it is back",
             EXIT_DATABASE_BEHIND,
         )
+    if broken:
+        fail(f"not crawled, invalid: {', '.join(map(str, broken))}", EXIT_CONFIG)
 
 
 @app.command()
 def sources(config: ConfigOpt = Path("config"), verbose: VerboseOpt = 0) -> None:
     """List the configured sources (validating their files), then each one's last run,
-    last success, counts, and whether it is failing."""
+    last success, counts, and whether it is failing. Every problem of every invalid
+    file is listed on stderr (exit 2)."""
     setup_logging(verbose)
     settings, loaded = load_config(config)
-    if not loaded:
+    if not loaded.sources and not loaded.invalid:
         out.print("no sources configured")
         return
-    for source in loaded.values():
+    for source in loaded.sources.values():
         every = source.schedule.every
         schedule = f"every {format_duration(every)}" if every else f"cron {source.schedule.cron}"
         channels = ", ".join(channel.kind for channel in source.discovery)
         out.print(
             f"{source.id}\t{source.name}\t{schedule}\t{channels}", markup=False, highlight=False
         )
-    print_run_status(settings, loaded)
+    print_run_status(settings, loaded.sources)
+    print_problems(loaded.errors)
+    if loaded.invalid:
+        raise typer.Exit(EXIT_CONFIG)
 
 
 def format_duration(duration: timedelta) -> str:
@@ -208,11 +264,12 @@ def daemon(
 
     setup_logging(verbose, chatty=("scraper.daemon", "scraper.health"))
     overrides = {"output_dir": output, "database_url": database}
-    location = ConfigLocation(config, {k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    location = ConfigLocation(config, given, FLAG_NAMES)
     try:
         code = run_daemon(location)
     except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
+        config_failed(exc)
     except DaemonError as exc:
         fail(str(exc), EXIT_FAILED)
     raise typer.Exit(code)
@@ -254,9 +311,10 @@ def _defaults_for(source_id: str | None, config: Path, page_url: str) -> SourceD
     """The named source's defaults, or ones made up from the page's own site."""
     if source_id is not None:
         _settings, loaded = load_config(config)
-        if source_id not in loaded:
-            fail(f"unknown source {source_id!r}", EXIT_CONFIG)
-        return SourceDefaults.of(loaded[source_id])
+        if source_id not in loaded.sources:
+            print_problems(loaded.problems_of(source_id))
+            fail(f"unknown or invalid source {source_id!r}", EXIT_CONFIG)
+        return SourceDefaults.of(loaded.sources[source_id])
     parts = urlsplit(page_url)
     home = f"{parts.scheme}://{parts.netloc}"
     return SourceDefaults("extract", parts.hostname or home, home, None, "Notícias", False)
@@ -287,7 +345,7 @@ def load_settings_only(config: Path) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
+        config_failed(exc)
 
 
 app.add_typer(db_app, name="db")

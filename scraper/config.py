@@ -6,12 +6,16 @@ operator can fix a bad file without reading a traceback.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -31,7 +35,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
-    """A configuration file is missing, unreadable or invalid (message is one line)."""
+    """A configuration file is missing, unreadable or invalid (message: one line per
+    problem)."""
 
 
 class _Strict(BaseModel):
@@ -188,6 +193,12 @@ class Source(_Strict):
         return value
 
 
+def _usable_cpus() -> int:
+    from scraper.workers import usable_cpus
+
+    return usable_cpus()
+
+
 class Settings(_Strict):
     timezone: str = "America/Sao_Paulo"
     output_dir: Path = Path("data/articles")
@@ -197,14 +208,24 @@ class Settings(_Strict):
     user_agent: str = DEFAULT_USER_AGENT
     download_timeout: float = Field(default=30.0, gt=0)
     max_download_size: int = Field(default=10 * 1024 * 1024, gt=1024)
+    # Entries used from one feed, sitemap, Google News feed or listing page; the rest
+    # are counted as skipped, so a hostile document can't queue a million requests.
+    max_items_per_channel: int = Field(default=10_000, ge=1)
     retries: int = Field(default=3, ge=0, le=10)
     # Processes that run extraction; the crawl's event loop never does.
-    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=64)
+    # Default: the CPUs this process may use (affinity, cgroup quota), at most 8.
+    workers: int = Field(default_factory=_usable_cpus, ge=1, le=64)
+    # Address space of each extraction worker, in bytes; a page that needs more is skipped
+    # ("extraction memory limit"). A worker with trafilatura loaded maps ~175 MiB.
+    worker_memory_limit: int = Field(default=1024**3, ge=256 * 1024**2)
     # Fetch "https://site" from another origin (a mirror, or a local server in tests);
     # documents keep the original URLs.
     host_map: dict[str, str] = Field(default_factory=dict)
     http_port: int = Field(default=9410, ge=0, le=65535)
     max_concurrent_sources: int = Field(default=8, ge=1, le=256)
+    # Non-public addresses the crawl may reach anyway (scraper.guard): "127.0.0.1:8080",
+    # "10.0.0.0/8", "intranet.example.org". Everything else must be a public address.
+    allow_private_addresses: list[str] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -213,6 +234,15 @@ class Settings(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("allow_private_addresses")
+    @classmethod
+    def _allowed(cls, value: list[str]) -> list[str]:
+        from scraper.guard import AllowedEntry
+
+        for entry in value:
+            AllowedEntry.parse(entry)  # ValueError names the bad entry
         return value
 
     @field_validator("database_url")
@@ -230,20 +260,94 @@ class Settings(_Strict):
         return ZoneInfo(self.timezone)
 
 
-def _describe(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
+def _clean_loc(loc: tuple[int | str, ...]) -> list[int | str]:
     # pydantic puts the channel's kind (its union tag) into the location: drop it.
-    loc = [
+    return [
         part
-        for i, part in enumerate(first["loc"])
-        if not (i and isinstance(first["loc"][i - 1], int) and part in DEFAULT_AGGREGATOR)
+        for i, part in enumerate(loc)
+        if not (i and isinstance(loc[i - 1], int) and part in DEFAULT_AGGREGATOR)
     ]
+
+
+def _key_text(loc: Sequence[int | str]) -> str:
     key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-    key = key.lstrip(".") or "(top level)"
-    message = str(first["msg"]).removeprefix("Value error, ")
-    more = len(error.errors()) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{path}: {key}: {message}{suffix}"
+    return key.lstrip(".")
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``annotation`` without Annotated[...] and Optional[...]."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+            continue
+        if get_origin(annotation) in (Union, UnionType):
+            members = [m for m in get_args(annotation) if m is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+        return annotation
+
+
+def _step(annotation: Any, part: int | str) -> Any:
+    """The type found at ``part`` inside a value of type ``annotation`` (None: unknown)."""
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        info = annotation.model_fields.get(str(part))
+        return info.annotation if info is not None else None
+    if origin in (list, tuple) and isinstance(part, int):
+        return get_args(annotation)[0]
+    if origin is dict:
+        return get_args(annotation)[1]
+    if origin in (Union, UnionType):  # a tagged union (channels): ``part`` is the tag
+        for member in map(_unwrap, get_args(annotation)):
+            kind = getattr(member, "model_fields", {}).get("kind")
+            if kind is not None and part in get_args(kind.annotation):
+                return member
+    return None
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """The message for an unknown key: with the closest known key there, if any."""
+    annotation: Any = model
+    for part in loc[:-1]:
+        annotation = _step(annotation, part)
+    annotation = _unwrap(annotation)
+    known = (
+        list(annotation.model_fields)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        else []
+    )
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key (known: {', '.join(known)})" if known else "unknown key"
+
+
+def _describe(
+    path: Path,
+    error: ValidationError,
+    model: type[BaseModel],
+    origins: Mapping[str, str] | None = None,
+) -> list[str]:
+    """One line per problem: where the value came from, the key and what is wrong.
+
+    ``origins`` names, per top-level key, the environment variable or flag that gave
+    it: the line then starts with that name instead of the file's path."""
+    lines = []
+    for problem in error.errors():
+        loc = problem["loc"]
+        if problem["type"] == "extra_forbidden":
+            message = _unknown_key(model, loc)
+        else:
+            message = str(problem["msg"]).removeprefix("Value error, ")
+        key = _clean_loc(loc)
+        origin = (origins or {}).get(str(key[0])) if key else None
+        if origin is not None:  # the variable or flag names the top-level key itself
+            lines.append(": ".join(filter(None, [origin, _key_text(key[1:]), message])))
+        else:
+            lines.append(f"{path}: {_key_text(key) or '(top level)'}: {message}")
+    return lines
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -269,7 +373,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
         raw = environ.get(f"SCRAPER_{name.upper()}")
         if raw is None:
             continue
-        if info.annotation is not None and "dict" in str(info.annotation):
+        if info.annotation is not None and str(info.annotation).startswith(("dict", "list")):
             try:
                 overrides[name] = json.loads(raw)
             except json.JSONDecodeError as exc:
@@ -280,40 +384,102 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
 
 
 def load_settings(
-    config_dir: Path, environ: dict[str, str] | None = None, **overrides: Any
+    config_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, str] | None = None,
+    **overrides: Any,
 ) -> Settings:
-    """settings.yaml (optional) < SCRAPER_* environment < explicit overrides (CLI flags)."""
+    """settings.yaml (optional) < SCRAPER_* environment < explicit overrides (CLI flags).
+
+    ``flags`` names the command-line flag of an override (``{"database_url":
+    "--database"}``): a problem is reported against the variable or flag that gave the
+    value, not settings.yaml. ConfigError lists every problem, one line each."""
     path = config_dir / "settings.yaml"
     data = _read_yaml(path) if path.exists() else {}
-    data.update(_env_overrides(dict(os.environ if environ is None else environ)))
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    environment = _env_overrides(dict(os.environ if environ is None else environ))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    origins = {key: f"SCRAPER_{key.upper()}" for key in environment}
+    origins.update({key: (flags or {}).get(key, f"{key} override") for key in given})
+    data.update(environment)
+    data.update(given)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from exc
+        raise ConfigError("\n".join(_describe(path, exc, Settings, origins))) from exc
 
 
-def load_source(path: Path) -> Source:
-    data = _read_yaml(path)
+@dataclass(frozen=True)
+class SourcesLoad:
+    """The valid sources of a config folder by id, and the problems of the invalid files
+    (file -> one line per problem). An invalid file never hides the valid ones."""
+
+    sources: dict[str, Source]
+    invalid: dict[Path, list[str]]
+
+    @property
+    def errors(self) -> list[str]:
+        return [line for lines in self.invalid.values() for line in lines]
+
+    def problems_of(self, source_id: str) -> list[str]:
+        """The problems of the invalid file of ``source_id`` (the file name repeats the id)."""
+        return [
+            line for path, lines in self.invalid.items() if path.stem == source_id for line in lines
+        ]
+
+
+def _check_source(path: Path) -> tuple[Source | None, list[str]]:
+    """The source of ``path``, or None and every problem of the file."""
+    try:
+        data = _read_yaml(path)
+    except ConfigError as exc:
+        return None, [str(exc)]
+    problems: list[str] = []
+    source: Source | None = None
     try:
         source = Source.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from exc
-    if source.id != path.stem:
-        raise ConfigError(f"{path}: id: {source.id!r} must repeat the file name {path.stem!r}")
+        problems = _describe(path, exc, Source)
+    given_id = data.get("id")
+    if isinstance(given_id, str) and given_id != path.stem:
+        problems.append(f"{path}: id: {given_id!r} must repeat the file name {path.stem!r}")
+    return (None if problems else source), problems
+
+
+def load_source(path: Path) -> Source:
+    source, problems = _check_source(path)
+    if source is None:
+        raise ConfigError("\n".join(problems))
     return source
 
 
-def load_sources(config_dir: Path) -> dict[str, Source]:
-    """All sources of ``config_dir/sources``, by id. Raises ConfigError on the first bad file."""
+def load_sources_report(config_dir: Path) -> SourcesLoad:
+    """Every valid source of ``config_dir/sources`` and every problem of the others.
+
+    Raises ConfigError only when there is no sources folder at all. Of two files with
+    one id, the second is the invalid one."""
     folder = config_dir / "sources"
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no sources folder (expected {folder}/<id>.yaml files)")
     sources: dict[str, Source] = {}
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    for path in files:
-        source = load_source(path)
-        if source.id in sources:
-            raise ConfigError(f"{path}: id: duplicate source id {source.id!r}")
-        sources[source.id] = source
-    return sources
+    files: dict[str, Path] = {}
+    invalid: dict[Path, list[str]] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        source, problems = _check_source(path)
+        if source is not None and source.id in sources:
+            problems = [
+                f"{path}: id: duplicate source id {source.id!r} (also in {files[source.id]})"
+            ]
+        if source is None or problems:
+            invalid[path] = problems
+        else:
+            sources[source.id], files[source.id] = source, path
+    return SourcesLoad(sources, invalid)
+
+
+def load_sources(config_dir: Path) -> dict[str, Source]:
+    """All sources of ``config_dir/sources``, by id, or ConfigError listing every problem
+    of every invalid file (one line each)."""
+    loaded = load_sources_report(config_dir)
+    if loaded.invalid:
+        raise ConfigError("\n".join(loaded.errors))
+    return loaded.sources

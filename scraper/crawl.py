@@ -12,16 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as day_time
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.settings import Settings as ScrapySettings
+from twisted.python.failure import Failure
 
 from scraper.config import Settings, Source
+from scraper.logs import one_line
+from scraper.lru import BoundedCache
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.reactor import ASYNCIO_REACTOR
 from scraper.sink import ArticleSink
@@ -33,6 +38,8 @@ from scraper.workers import ExtractionPool
 
 log = logging.getLogger(__name__)
 
+# Entries in each in-memory cache of a long-lived process (about 200 bytes each).
+CACHE_SIZE = 100_000
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 
 
@@ -48,7 +55,11 @@ class CrawlOptions:
 class CrawlReport:
     summaries: dict[str, CrawlSummary]
     unreachable: list[str] = field(default_factory=list)  # sources with no answer at all
+    # Source id -> its channels that failed as a whole (document broken, crashed).
+    broken_channels: dict[str, list[str]] = field(default_factory=dict)
     database_error: str | None = None
+    # Why the output folder could not be written (nothing else could be stored then).
+    output_error: str | None = None
     seconds: float = 0.0
 
     @property
@@ -62,6 +73,21 @@ class CrawlReport:
     def nothing_reachable(self) -> bool:
         return bool(self.summaries) and len(self.unreachable) == len(self.summaries)
 
+    def problems(self) -> list[str]:
+        """What went wrong, one phrase per source that did not do all its work: it was
+        unreachable, a channel failed, or pages failed. Empty when all went well."""
+        problems = []
+        for source_id, summary in self.summaries.items():
+            failed = sum(summary.failed.values())
+            if source_id in self.unreachable:
+                problems.append(f"{source_id} unreachable")
+            elif source_id in self.broken_channels:
+                channels = ", ".join(self.broken_channels[source_id])
+                problems.append(f"{source_id}: channel failed ({channels})")
+            elif failed:
+                problems.append(f"{source_id}: {failed} failed")
+        return problems
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -72,16 +98,22 @@ class RunOutcome:
 
 
 def outcome_of(report: CrawlReport, source_id: str, stopping: bool = False) -> RunOutcome:
-    """ok: it worked; partial: some pages or channels failed, or a stop request cut the
-    run short (whatever it got to, the next run catches up); failed: nothing of the
-    source answered. A run-level reason is added to the summary's failures, so the
-    recorded counts say why."""
+    """ok: it worked; partial: some pages failed, or a stop request cut the run short
+    (whatever it got to, the next run catches up); failed: nothing of the source
+    answered, a channel failed as a whole, or the output could not be written. A
+    run-level reason is added to the summary's failures, so the recorded counts say why."""
     summary = report.summaries.get(source_id) or CrawlSummary(source_id)
     error: str | None = None
     if stopping:
         status, error = "partial", "stopped at shutdown"
+    elif report.output_error is not None:
+        status, error = "failed", f"output not writable: {report.output_error}"
     elif source_id in report.unreachable:
         status, error = "failed", "nothing reachable: no discovery channel answered"
+    elif source_id in report.broken_channels:
+        # The channel's own failures are in the summary already: no second count.
+        channels = ", ".join(report.broken_channels[source_id])
+        return RunOutcome("failed", summary, f"channel failed: {channels}", report.database_error)
     elif summary.failed:
         status = "partial"
     else:
@@ -102,11 +134,19 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "RETRY_TIMES": settings.retries,
         "RETRY_HTTP_CODES": RETRY_HTTP_CODES,
         "HOST_MAP": dict(settings.host_map),
+        "ADDRESS_GUARD_ALLOW": list(settings.allow_private_addresses),
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "scraper.middlewares.BackoffRetryMiddleware": 550,
             "scraper.middlewares.HostMapMiddleware": 50,
+            # After the host map (judge where a request really goes), and its exception
+            # hook before the retry middleware's (a refusal is not retried).
+            "scraper.guard.AddressGuardMiddleware": 560,
         },
+        # http(s) only: no file://, data:, ftp:// or s3:// from a stranger's link.
+        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
+        # A proxy would connect on our behalf to addresses the guard never sees.
+        "HTTPPROXY_ENABLED": False,
         "ITEM_PIPELINES": {"scraper.pipeline.DocumentPipeline": 300},
         "CONCURRENT_REQUESTS": 32,
         "CONCURRENT_ITEMS": 50,
@@ -119,6 +159,8 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         # Scrapy re-reads each callback's source per response to warn about generators
         # that return values; ours don't, and it costs ~2 ms a response.
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
+        # Scrapy's own lets a burst past a slot's concurrency when the delay is 0.
+        "DOWNLOADER": "scraper.downloader.PoliteDownloader",
     }
 
 
@@ -127,6 +169,7 @@ def source_settings(base: dict[str, Any], source: Source) -> ScrapySettings:
     settings = ScrapySettings(base)
     settings.set("DOWNLOAD_DELAY", source.crawl.delay)
     settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.crawl.concurrency)
+    settings.set("CONCURRENT_REQUESTS_PER_IP", 0)  # else it overrides the per-host limit
     settings.set("ROBOTSTXT_OBEY", source.crawl.robots)
     return settings
 
@@ -147,6 +190,7 @@ class SourceCrawl:
         self.summary = CrawlSummary(source.id)
         self.claimed = 0
         self.defaults = SourceDefaults.of(source)
+        self.broken_channels: list[str] = []
 
     # --- CrawlContext -------------------------------------------------------------
     def limit_reached(self) -> bool:
@@ -217,14 +261,18 @@ class SourceCrawl:
         try:
             await self.job.sink.store(outcome, self.source.id, self.summary)
         except OSError as exc:
-            self.summary.fail(f"file write: {exc.strerror or type(exc).__name__}")
+            reason = exc.strerror or type(exc).__name__
+            self.summary.fail(f"file write: {reason}")
+            self.job.output_error = self.job.output_error or f"{reason} ({exc.filename})"
             log.error("cannot write the file of %s: %s", page.url, exc)
 
     def _already_stored(self, discovery: Discovery) -> bool:
         if self.job.options.refresh:
             return False
         stored_id = self.job.service.redirects.get(discovery.url) or article_id(discovery.url)
-        path = self.job.service.files.path_of(stored_id)
+        # The index was brought up to date off the event loop when the job started;
+        # this lookup takes no lock (a writer may hold the file lock while it fsyncs).
+        path = self.job.service.files.known_path(stored_id)
         if path is None:
             return False
         if discovery.modified is None:
@@ -244,6 +292,7 @@ class _Job:
     options: CrawlOptions
     sink: ArticleSink
     seen: set[str] = field(default_factory=set)
+    output_error: str | None = None  # the first file that could not be written, and why
 
 
 class CrawlService:
@@ -258,19 +307,22 @@ class CrawlService:
         # deliberately absent (dry run).
         self.database_error = database_error
         self.files = FileStore(settings.output_dir)
-        self.pool = ExtractionPool(settings.workers)
+        self.pool = ExtractionPool(settings.workers, memory_limit=settings.worker_memory_limit)
         self.base_settings = scrapy_settings(settings)
         self.runner = AsyncCrawlerRunner(ScrapySettings(self.base_settings))
-        self._gnews: dict[str, str] = {}
+        # Every cache a daemon keeps for weeks is bounded (least recently used entries
+        # go first): what falls out is only asked or fetched once more.
+        self._gnews: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
         self._gnews_new: dict[str, str] = {}
-        self._validators: dict[str, FeedValidators | None] = {}
+        self._validators: BoundedCache[str, FeedValidators | None] = BoundedCache(CACHE_SIZE)
+        self._validators_new: dict[str, FeedValidators] = {}
         # Listed URL -> id of the article it redirected to, so a daemon does not fetch a
         # redirecting link again on every run (memory only: a process's lifetime).
-        self.redirects: dict[str, str] = {}
+        self.redirects: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
         # Listed URL -> when it was last fetched, for links whose channel gives a
         # modification time: a page the site touched without changing its article is
         # fetched once for that touch, not on every run after it.
-        self.checked: dict[str, datetime] = {}
+        self.checked: BoundedCache[str, datetime] = BoundedCache(CACHE_SIZE)
         self.active: dict[str, SourceCrawl] = {}
         # Sources crawling at once, across every job of this process (the daemon runs
         # many jobs concurrently); per-host limits come from each source's crawl policy.
@@ -294,19 +346,30 @@ class CrawlService:
         self._gnews_new[article_id] = url
 
     def feed_validators(self, url: str) -> FeedValidators | None:
-        if url not in self._validators and self.database is not None:
-            try:
-                self._validators[url] = self.database.feed_validators(url)
-            except DatabaseError as exc:
-                log.warning("cannot read feed validators: %s", exc)
-                return None
+        """The validators of ``url`` from memory; ``load_feed_validators`` (off the event
+        loop) fetched them from the database before the channel started."""
         return self._validators.get(url)
+
+    def load_feed_validators(self, url: str) -> None:
+        """Read ``url``'s validators from the database into memory (call in a thread).
+        When the database fails the feed is fetched unconditionally: no harm done."""
+        if url in self._validators or self.database is None:
+            return
+        try:
+            self._validators[url] = self.database.feed_validators(url)
+        except DatabaseError as exc:
+            log.warning("cannot read feed validators: %s", exc)
 
     def remember_feed_validators(self, validators: FeedValidators) -> None:
         self._validators[validators.url] = validators
-        if self.database is not None:
+        self._validators_new[validators.url] = validators
+
+    def _save_feed_validators(self) -> None:
+        pending, self._validators_new = self._validators_new, {}
+        if pending and self.database is not None:
             try:
-                self.database.save_feed_validators(validators)
+                for validators in pending.values():
+                    self.database.save_feed_validators(validators)
             except DatabaseError as exc:
                 log.warning("cannot save feed validators: %s", exc)
 
@@ -326,6 +389,15 @@ class CrawlService:
         job = _Job(self, options, sink)
         contexts = [SourceCrawl(job, source) for source in sources]
         report = CrawlReport(summaries={c.source.id: c.summary for c in contexts})
+        try:
+            # Off the event loop: creating the folder, a probe file, the first scan of
+            # the file index (later jobs only read the journal's new lines).
+            await asyncio.to_thread(self.files.prepare, not options.dry_run)
+        except OSError as exc:
+            report.output_error = f"{exc.strerror or type(exc).__name__} ({exc.filename})"
+            log.error("cannot write to the output folder %s: %s", self.files.root, exc)
+            report.seconds = time.monotonic() - started
+            return report
         for context in contexts:
             self.active[context.source.id] = context
 
@@ -343,8 +415,12 @@ class CrawlService:
             flusher.cancel()
             await sink.flush()
             await asyncio.to_thread(self._save_gnews)
+            await asyncio.to_thread(self._save_feed_validators)
             for context in contexts:
                 self.active.pop(context.source.id, None)
+                if context.broken_channels:
+                    report.broken_channels[context.source.id] = context.broken_channels
+        report.output_error = job.output_error
         report.database_error = sink.database_error
         report.seconds = time.monotonic() - started
         return report
@@ -364,12 +440,18 @@ class CrawlService:
         for channel in context.source.discovery:
             if self.stopping:
                 break
+            if channel.kind == "feed" and not context.job.options.refresh:
+                await asyncio.to_thread(self.load_feed_validators, channel.url)
             crawler = Crawler(SPIDERS[channel.kind], settings)
+            errors = ChannelErrors(context, channel.kind)
+            crawler.signals.connect(errors.on_error, signal=signals.spider_error, weak=False)
+            crawler.signals.connect(errors.on_error, signal=signals.item_error, weak=False)
             try:
                 await self.runner.crawl(crawler, context=context, channel=channel)
             except Exception as exc:  # a broken spider must not take the job down
-                log.exception("%s: %s channel crashed", context.source.id, channel.kind)
-                context.summary.fail(f"{channel.kind}: crashed ({type(exc).__name__})")
+                errors.count(exc, traceback.format_exc())
+            if errors.count_seen or getattr(crawler.spider, "document_failures", 0):
+                context.broken_channels.append(channel.kind)
             answered = answered or _got_answers(crawler)
         return answered
 
@@ -379,10 +461,48 @@ class CrawlService:
         self.stopping = True
         await self.runner.stop()
 
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        """(entries, evictions) of each bounded cache, for /metrics."""
+        caches: dict[str, BoundedCache[str, Any]] = {
+            "redirects": self.redirects,
+            "checked_pages": self.checked,
+            "gnews_ids": self._gnews,
+            "feed_validators": self._validators,
+        }
+        sizes = {name: (len(cache), cache.evictions) for name, cache in caches.items()}
+        from scraper.guard import current_guard
+
+        guard = current_guard()
+        if guard is not None:
+            sizes["refused_hosts"] = (guard.refused_count, 0)
+        return sizes
+
     def close(self) -> None:
         self.pool.close()
         if self.database is not None:
             self.database.close()
+
+
+class ChannelErrors:
+    """Counts every exception raised inside a channel's crawl (a spider callback, the
+    item pipeline, the crawler itself) as a failure of the channel, in one line; the
+    traceback is logged from -v on. Scrapy would only log them, and we silence Scrapy's
+    own log below -v."""
+
+    def __init__(self, context: SourceCrawl, kind: str) -> None:
+        self.context = context
+        self.kind = kind
+        self.count_seen = 0
+
+    def on_error(self, failure: Failure, **_: Any) -> None:
+        self.count(failure.value or Exception("unknown error"), failure.getTraceback())
+
+    def count(self, exc: BaseException, traceback_text: str) -> None:
+        self.count_seen += 1
+        reason = f"{self.kind}: error ({type(exc).__name__})"
+        self.context.summary.fail(reason)
+        log.error("%s: %s: %s", self.context.source.id, reason, one_line(exc))
+        log.info("traceback of the %s error above:\n%s", self.kind, traceback_text)
 
 
 def _got_answers(crawler: Crawler) -> bool:

@@ -34,8 +34,9 @@ Signals: SIGTERM or SIGINT stop scheduling, let runs in flight finish (or abando
 after a grace period; files are written atomically, so an abandoned run leaves nothing
 half-written) and exit 0 within 30 seconds; a second signal exits at once. SIGHUP reloads
 the config; the config folder is also polled, so an edited source file is picked up on
-its own. An invalid config is refused with a one-line message and the running config
-stays.
+its own. Invalid settings are refused (one line per problem) and the running config
+stays. An invalid source file never stops the others: it is reported in the log,
+/healthz and /metrics, and its source, if it was running, keeps its last good config.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -58,9 +59,17 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
-from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
+from scraper.config import (
+    ConfigError,
+    Settings,
+    Source,
+    SourcesLoad,
+    load_settings,
+    load_sources_report,
+)
 from scraper.crawl import CrawlOptions, CrawlReport, RunOutcome, outcome_of
 from scraper.health import HealthServer, Response, bind_host
+from scraper.logs import one_line
 from scraper.metrics import CONTENT_TYPE, DaemonMetrics
 from scraper.schedule import (
     RUNS_PER_SOURCE,
@@ -90,6 +99,7 @@ CONFIG_POLL_SECONDS = 5.0
 EXIT_ABORTED = 1  # a second signal: stopped at once
 EXIT_FAILED = 1
 DATABASE_RETRY_SECONDS = 60.0
+DATABASE_START_WAIT = 2.0  # seconds the start waits for the database before going on
 
 
 class DaemonError(Exception):
@@ -123,11 +133,14 @@ class ConfigLocation:
 
     folder: Path
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # The command-line flag of each override, named in its errors ("--database").
+    flags: Mapping[str, str] = field(default_factory=dict)
 
-    def load(self) -> tuple[Settings, dict[str, Source]]:
-        """Settings and sources; ConfigError (one line) when anything is invalid."""
-        settings = load_settings(self.folder, **dict(self.overrides))
-        return settings, load_sources(self.folder)
+    def load(self) -> tuple[Settings, SourcesLoad]:
+        """Settings and sources; ConfigError (one line per problem) when the settings are
+        invalid or the sources folder is missing. Invalid source files are in the result."""
+        settings = load_settings(self.folder, flags=self.flags, **dict(self.overrides))
+        return settings, load_sources_report(self.folder)
 
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         """Names, mtimes and sizes of the config files: changes when any file does."""
@@ -165,11 +178,6 @@ def abandoned(source_id: str, live: list[CrawlSummary]) -> RunOutcome:
     return RunOutcome("partial", summary, "abandoned at shutdown")
 
 
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def now_local() -> datetime:
     return datetime.now().astimezone()
 
@@ -188,12 +196,16 @@ class Daemon:
         policy: BackoffPolicy | None = None,
         http_host: str | None = None,
         config_poll: float = CONFIG_POLL_SECONDS,
+        invalid_sources: Mapping[Path, list[str]] | None = None,
     ) -> None:
         self.location = location
         self.settings = settings
         self.sources = dict(sources)
         self.policy = policy or BackoffPolicy()
         self.metrics = DaemonMetrics()
+        # Source files that failed validation (path -> one line per problem).
+        self.invalid_sources: dict[str, list[str]] = {}
+        self._set_invalid(invalid_sources or {})
         self.states: dict[str, SourceState] = {i: SourceState() for i in sources}
         self.specs: dict[str, JobSpec] = {}
         self.scheduler = AsyncIOScheduler(timezone=settings.zone)
@@ -229,7 +241,12 @@ class Daemon:
         _quiet_scheduler_logs()
         self.started_at = now_local()
         self.metrics.started.set(time.time())
-        database = await self._connect_database()
+        # A database that does not answer must not keep /healthz and the crawls from
+        # starting: wait a moment for it, then go on with files only and attach it
+        # when the connection is made.
+        connecting = asyncio.ensure_future(self._connect_database())
+        done, _ = await asyncio.wait({connecting}, timeout=DATABASE_START_WAIT)
+        database = connecting.result() if done else None
         if database is not None:
             await self._restore_states(database)
         self.service = self._engine_factory(self.settings, database)
@@ -251,11 +268,12 @@ class Daemon:
         self.scheduler.start()
         self._update_gauges()
         log.info("daemon started: %d source(s) scheduled", len(self.sources))
+        self._log_invalid(kept=())
         if not self.sources:
             log.warning("no sources configured: add files to %s/sources", self.location.folder)
         self._spawn(self._watch_config())
         if database is None:
-            self._spawn(self._reconnect_database())
+            self._spawn(self._reconnect_database(None if done else connecting))
         else:
             self._start_catch_up(database)
         await self._stop_requested.wait()
@@ -512,7 +530,18 @@ class Daemon:
                     status.last_success.timestamp()
                 )
 
-    async def _reconnect_database(self) -> None:
+    async def _reconnect_database(
+        self, connecting: asyncio.Future[Database | None] | None = None
+    ) -> None:
+        """Attach the database once it answers: the start-up connection still under
+        way (if any), then a new try every DATABASE_RETRY_SECONDS."""
+        if connecting is not None:
+            database = await connecting
+            if database is not None and self.service is not None:
+                self.service.database = database
+                log.warning("database reachable")
+                self._start_catch_up(database)
+                return
         while self.service is not None and self.service.database is None:
             await asyncio.sleep(DATABASE_RETRY_SECONDS)
             try:
@@ -582,15 +611,24 @@ class Daemon:
         async with self._reload_lock:
             self._fingerprint = await asyncio.to_thread(self.location.fingerprint)
             try:
-                settings, sources = await asyncio.to_thread(self.location.load)
+                settings, loaded = await asyncio.to_thread(self.location.load)
             except ConfigError as exc:
                 self.last_reload_error = str(exc)
                 self.metrics.reloads.labels("refused").inc()
-                log.error("config reload refused, the running config stays: %s", exc)
+                for problem in str(exc).splitlines():
+                    log.error("config reload refused, the running config stays: %s", problem)
                 return None
             self.last_reload, self.last_reload_error = now_local(), None
             self.metrics.reloads.labels("applied").inc()
-            changes = self._apply(sources)
+            # A running source whose file became invalid runs on with its last good config.
+            kept = {
+                path.stem: self.sources[path.stem]
+                for path in loaded.invalid
+                if path.stem in self.sources and path.stem not in loaded.sources
+            }
+            self._set_invalid(loaded.invalid)
+            self._log_invalid(kept)
+            changes = self._apply({**loaded.sources, **kept})
             restart = changed_settings(self.settings, settings)
             if restart:
                 log.warning(
@@ -617,6 +655,23 @@ class Daemon:
         self._update_gauges()
         return changes
 
+    def _set_invalid(self, invalid: Mapping[Path, list[str]]) -> None:
+        self.invalid_sources = {str(path): list(problems) for path, problems in invalid.items()}
+        self.metrics.invalid_source_files.set(len(invalid))
+
+    def _log_invalid(self, kept: Collection[str]) -> None:
+        for path, problems in self.invalid_sources.items():
+            source_id = Path(path).stem
+            what = "runs on with its last good config" if source_id in kept else "not scheduled"
+            for problem in problems:
+                log.error(
+                    "invalid source file: %s (%s %s)",
+                    problem,
+                    source_id,
+                    what,
+                    extra={"source": source_id},
+                )
+
     # --- HTTP ------------------------------------------------------------------------------------
     def healthz(self) -> Response:
         scheduling = self.scheduler.state == STATE_RUNNING and not self.stopping
@@ -633,6 +688,7 @@ class Daemon:
             "config": {
                 "last_reload": _iso(self.last_reload),
                 "last_reload_error": self.last_reload_error,
+                "invalid_sources": self.invalid_sources,
             },
             "last_success": {i: _iso(s.last_success) for i, s in sorted(self.states.items())},
         }
@@ -640,6 +696,9 @@ class Daemon:
         return Response.json(code, payload)
 
     def metrics_response(self) -> Response:
+        cache_sizes = getattr(self.service, "cache_sizes", None)
+        if cache_sizes is not None:
+            self.metrics.set_caches(cache_sizes())
         return Response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE)
 
 
@@ -735,8 +794,8 @@ def run_daemon(location: ConfigLocation) -> int:
     Raises ConfigError when the config is invalid and DaemonError when it cannot start."""
     from scraper.reactor import run_in_reactor
 
-    settings, sources = location.load()
-    daemon = Daemon(location, settings, sources)
+    settings, loaded = location.load()
+    daemon = Daemon(location, settings, loaded.sources, invalid_sources=loaded.invalid)
     watchdog = _Watchdog()
 
     def on_stop_signal(signum: int) -> None:

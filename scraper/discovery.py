@@ -9,23 +9,31 @@ spider prefixes it with the channel kind, e.g. "feed: not a feed").
 from __future__ import annotations
 
 import email.utils
+import heapq
+import itertools
 import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from io import BytesIO
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
-# Decompressed sitemaps are bounded like downloads are: a gzip bomb must not eat memory.
+# Decompressed documents are bounded like downloads are (the spiders pass the download
+# size limit): a gzip bomb must not eat memory.
 DEFAULT_MAX_UNCOMPRESSED = 50 * 1024 * 1024
+# A .xml.gz sent gzip-encoded once more is two layers; anything deeper is hostile.
+MAX_GZIP_LAYERS = 2
+# The skip reason (after "<kind>: ") of entries past Settings.max_items_per_channel.
+OVER_MAX_ITEMS = "over max_items_per_channel"
 _GZIP_MAGIC = b"\x1f\x8b"
 _DATE_ONLY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
@@ -63,16 +71,30 @@ class GNewsItem:
 
 
 @dataclass(frozen=True)
+class FeedDocument:
+    entries: list[Entry]  # in document order
+    dropped: int = 0  # entries past ``max_items``, not parsed
+
+
+@dataclass(frozen=True)
+class GNewsFeed:
+    items: list[GNewsItem]  # in document order
+    dropped: int = 0  # items past ``max_items``, not parsed
+
+
+@dataclass(frozen=True)
 class SitemapDocument:
     kind: Literal["urlset", "sitemapindex"]
     entries: list[Entry]  # articles of a urlset, child sitemaps of an index
     damaged: bool = False  # not well-formed: entries are what could be recovered
+    dropped: int = 0  # entries past ``max_items`` (the oldest), not returned
 
 
 @dataclass(frozen=True)
 class ListingPage:
     article_urls: list[str]  # absolute, matching ``follow``, in page order, no repeats
     next_url: str | None
+    dropped: int = 0  # matching links past ``max_items``, not returned
 
 
 # --- dates ---------------------------------------------------------------------------
@@ -178,35 +200,146 @@ def charset_from_content_type(content_type: str | None) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def parse_feed(body: bytes, url: str, content_type: str | None = None) -> list[Entry]:
+def parse_feed(
+    body: bytes,
+    url: str,
+    content_type: str | None = None,
+    *,
+    max_size: int = DEFAULT_MAX_UNCOMPRESSED,
+) -> list[Entry]:
+    """The entries of parse_feed_document, all of them."""
+    return parse_feed_document(body, url, content_type, max_size=max_size).entries
+
+
+def parse_feed_document(
+    body: bytes,
+    url: str,
+    content_type: str | None = None,
+    *,
+    max_items: int | None = None,
+    max_size: int = DEFAULT_MAX_UNCOMPRESSED,
+) -> FeedDocument:
     """Entries of an RSS 0.9x/1.0/2.0, Atom or JSON Feed document, in document order.
 
     ``content_type`` is the HTTP header: its charset wins over the XML declaration, as
-    in browsers. Raises DiscoveryError("not a feed") for anything else (an HTML page
-    served at the feed URL, an empty body, broken JSON).
+    in browsers. A gzip body (magic bytes) is decompressed up to ``max_size`` bytes.
+    Only the first ``max_items`` entries are parsed; ``dropped`` counts the rest.
+    Raises DiscoveryError("not a feed") for anything else (an HTML page served at the
+    feed URL, an empty body, broken JSON), "unsafe XML" for a document that declares
+    entities, and the gunzip_bounded errors.
     """
+    body = _gunzip_layers(body, max_size)
     if _looks_like_json(body):
-        return _parse_json_feed(body, url)
-    parsed = _feedparser(body, url, content_type)
-    entries = []
-    for raw in parsed.entries:
-        entry = _feed_entry(raw, url, is_atom=str(parsed.version).startswith("atom"))
-        if entry is not None:
-            entries.append(entry)
-    return entries
+        return _parse_json_feed(body, url, max_items)
+    parsed, dropped = _feedparser(body, content_type, max_items)
+    is_atom = str(parsed.version).startswith("atom")
+    entries = [e for e in (_feed_entry(raw, url, is_atom=is_atom) for raw in parsed.entries) if e]
+    return FeedDocument(entries=entries, dropped=dropped)
 
 
-def _feedparser(body: bytes, url: str, content_type: str | None) -> Any:
+def _feedparser(body: bytes, content_type: str | None, max_items: int | None) -> tuple[Any, int]:
+    """feedparser's result for an XML feed, and how many entries were cut off unparsed."""
     # Without a Content-Type feedparser assumes text/xml's us-ascii default and then
     # guesses; application/xml makes it honour the XML declaration and default to UTF-8.
     # No Content-Location: feedparser would resolve a non-URL guid ("item-7") against it
     # into a plausible but wrong link; relative links are resolved by _entry_link instead.
     headers = {"content-type": content_type or "application/xml"}
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
+    # feedparser's first step, done here so the checks below see the very bytes its
+    # parsers will see, whatever the document's encoding (UTF-16, EBCDIC, UTF-7...).
+    decoding: dict[str, Any] = {}
+    data = convert_to_utf8(headers, body, decoding)
+    if decoding.get("encoding"):
+        headers = {"content-type": "application/xml; charset=utf-8"}  # now it is
+    else:
+        data = body  # undecodable: feedparser's loose parser reads it as it is
+    dropped = 0
+    if max_items is not None:
+        data, dropped = _first_entries_only(data, max_items)
+    # Last: no later step may join bytes into a new declaration.
+    data = _without_entity_declarations(data)
+    # A byte stream, never bytes or str: feedparser.parse takes those for a file name
+    # or URL when they look like one, and would read the file or fetch the URL.
+    parsed = feedparser.parse(BytesIO(data), response_headers=headers, sanitize_html=False)
     # feedparser's loose parser accepts almost anything; a feed has a recognized version.
     if not parsed.get("version"):
         raise DiscoveryError("not a feed")
-    return parsed
+    return parsed, dropped
+
+
+# Entity declarations are refused, not left to the parsers, because feedparser has two
+# and neither is safe with them. Its strict parser (expat through xml.sax) expands
+# internal entities: billion laughs is stopped only by expat >= 2.4's amplification
+# limit, which depends on the Python build. Its loose fallback expands the entities a
+# regex finds in the prolog, once each but without any limit: one 1 MB entity used 300
+# times is a 300 MB title (measured: 9 s, 1 GB). defusedxml was considered: it guards
+# xml.sax, but only by replacing feedparser's module-level parser choice, and does
+# nothing for the loose parser. So the DOCTYPE that declares entities is removed,
+# which keeps the entries of a feed that merely declared some (their references stay
+# as literal text), and a document that still has an entity declaration anywhere
+# after that (hidden from the DOCTYPE scan, or outside any DOCTYPE) is refused whole.
+# Safety rests on that last check only; the DOCTYPE scan just saves good entries.
+# Without entity declarations, nothing is left to expand or to fetch: feedparser turns
+# off xml.sax's external entities, and an external DTD is never loaded (tested).
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+# What can hide a "]" or ">" inside a DOCTYPE: quoted strings, comments, PIs.
+_DOCTYPE_TOKEN = re.compile(rb"""["'\[\]>]|<!--|<\?""")
+_TOKEN_END = {b'"': b'"', b"'": b"'", b"<!--": b"-->", b"<?": b"?>"}
+
+
+def _without_entity_declarations(data: bytes) -> bytes:
+    if not _ENTITY_DECLARATION.search(data):
+        return data
+    span = _doctype_span(data)
+    if span is not None:
+        data = data[: span[0]] + data[span[1] :]
+    if _ENTITY_DECLARATION.search(data):
+        raise DiscoveryError("unsafe XML")
+    return data
+
+
+def _doctype_span(data: bytes) -> tuple[int, int] | None:
+    """Where the first <!DOCTYPE ...> starts and ends, internal subset included; None
+    when there is none or it never ends. Linear: each byte is scanned once."""
+    start = data.find(b"<!DOCTYPE")
+    if start < 0:
+        return None
+    pos, in_subset = start + len(b"<!DOCTYPE"), False
+    while (token := _DOCTYPE_TOKEN.search(data, pos)) is not None:
+        text, pos = token.group(), token.end()
+        if text in _TOKEN_END:
+            end = data.find(_TOKEN_END[text], pos)
+            if end < 0:
+                return None
+            pos = end + len(_TOKEN_END[text])
+        elif text == b"[":
+            in_subset = True
+        elif text == b"]":
+            in_subset = False
+        elif not in_subset:  # ">"
+            return start, pos
+    return None
+
+
+# The start and end tags of RSS <item>s and Atom <entry>s, with any namespace prefix.
+_ENTRY_START = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]")
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+
+
+def _first_entries_only(data: bytes, max_items: int) -> tuple[bytes, int]:
+    """The document without its entries past the first ``max_items``, and how many
+    those were. feedparser can't stop early and takes ~50 us an entry (a 10 MB feed of
+    200,000 tiny items: 11 s on the event loop), so they are cut from the bytes: from
+    the first surplus entry's start tag to the last entry's end tag. A document this cut
+    no longer parses strictly (e.g. a tag name inside CDATA was counted) falls back to
+    feedparser's loose parser, which still reads the entries before the cut."""
+    starts = _ENTRY_START.finditer(data)
+    first_surplus = next(itertools.islice(starts, max_items, None), None)
+    if first_surplus is None:
+        return data, 0
+    dropped = 1 + sum(1 for _ in starts)
+    ends = _ENTRY_END.finditer(data, first_surplus.start())
+    resume = max((end.end() for end in ends), default=len(data))
+    return data[: first_surplus.start()] + data[resume:], dropped
 
 
 def _feed_entry(raw: Any, feed_url: str, *, is_atom: bool) -> Entry | None:
@@ -281,16 +414,21 @@ def _looks_like_json(body: bytes) -> bool:
     return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
 
 
-def _parse_json_feed(body: bytes, url: str) -> list[Entry]:
+def _parse_json_feed(body: bytes, url: str, max_items: int | None) -> FeedDocument:
     """JSON Feed 1.0/1.1 (https://jsonfeed.org/version/1.1), which feedparser 6 lacks."""
     try:
         data = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError: also an integer of more than 4300 digits; RecursionError: deep nesting.
+    except (ValueError, RecursionError) as exc:
         raise DiscoveryError("not a feed") from exc
     if not (isinstance(data, dict) and "jsonfeed.org" in str(data.get("version", ""))):
         raise DiscoveryError("not a feed")
-    items = data.get("items")
-    return [e for e in map(lambda i: _json_item(i, url), items or []) if e is not None]
+    items = data.get("items", [])
+    if not isinstance(items, list):  # "items": 5 is a broken feed, not an empty one
+        raise DiscoveryError("not a feed")
+    kept = items if max_items is None else items[:max_items]
+    entries = [e for e in (_json_item(i, url) for i in kept) if e is not None]
+    return FeedDocument(entries=entries, dropped=len(items) - len(kept))
 
 
 def _json_item(item: Any, feed_url: str) -> Entry | None:
@@ -310,13 +448,32 @@ def _json_item(item: Any, feed_url: str) -> Entry | None:
     )
 
 
-def parse_gnews_feed(body: bytes, url: str, content_type: str | None = None) -> list[GNewsItem]:
+def parse_gnews_feed(
+    body: bytes,
+    url: str,
+    content_type: str | None = None,
+    *,
+    max_size: int = DEFAULT_MAX_UNCOMPRESSED,
+) -> list[GNewsItem]:
+    """The items of parse_gnews_document, all of them."""
+    return parse_gnews_document(body, url, content_type, max_size=max_size).items
+
+
+def parse_gnews_document(
+    body: bytes,
+    url: str,
+    content_type: str | None = None,
+    *,
+    max_items: int | None = None,
+    max_size: int = DEFAULT_MAX_UNCOMPRESSED,
+) -> GNewsFeed:
     """Items of a Google News RSS feed (any era): link, title with its " - Publisher"
     suffix, pubDate, and the publisher from ``<source url="...">name</source>``.
 
     The 2011-era feeds have no <source>: the publisher name is then the title's suffix
-    (the spider fills in the publisher URL once it knows the article's host)."""
-    parsed = _feedparser(body, url, content_type)
+    (the spider fills in the publisher URL once it knows the article's host). Parsed as
+    parse_feed_document parses feeds: the same limits, safety and errors."""
+    parsed, dropped = _feedparser(_gunzip_layers(body, max_size), content_type, max_items)
     items = []
     for raw in parsed.entries:
         link = raw.get("link")
@@ -338,7 +495,7 @@ def parse_gnews_feed(body: bytes, url: str, content_type: str | None = None) -> 
                 publisher_url=href.strip() or None if href else None,
             )
         )
-    return items
+    return GNewsFeed(items=items, dropped=dropped)
 
 
 # --- sitemaps ------------------------------------------------------------------------
@@ -352,7 +509,8 @@ def parse_gnews_feed(body: bytes, url: str, content_type: str | None = None) -> 
 
 
 def gunzip_bounded(data: bytes, max_size: int = DEFAULT_MAX_UNCOMPRESSED) -> bytes:
-    """Decompress gzip data, refusing more than ``max_size`` bytes of output."""
+    """Decompress gzip data, refusing more than ``max_size`` bytes of output. zlib stops
+    at ``max_size + 1`` bytes, so a bomb costs that much memory and time, no more."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(data, max_size + 1)
@@ -363,39 +521,64 @@ def gunzip_bounded(data: bytes, max_size: int = DEFAULT_MAX_UNCOMPRESSED) -> byt
     return out
 
 
+def _gunzip_layers(body: bytes, max_size: int) -> bytes:
+    """``body`` decompressed for as long as it starts with gzip's magic bytes (a .gz
+    file that was gzip-encoded once more is two layers), each layer bounded by
+    ``max_size``; more than MAX_GZIP_LAYERS layers is refused."""
+    for _ in range(MAX_GZIP_LAYERS):
+        if body[:2] != _GZIP_MAGIC:
+            return body
+        body = gunzip_bounded(body, max_size)
+    if body[:2] == _GZIP_MAGIC:
+        raise DiscoveryError("gzip nested too deep")
+    return body
+
+
 def parse_sitemap(
-    body: bytes, url: str, max_size: int = DEFAULT_MAX_UNCOMPRESSED
+    body: bytes,
+    url: str,
+    max_size: int = DEFAULT_MAX_UNCOMPRESSED,
+    *,
+    max_items: int | None = None,
 ) -> SitemapDocument:
     """A urlset (articles), a sitemap index (child sitemaps) or a plain-text sitemap.
 
     Gzip is recognized by its magic bytes, not the URL: servers send .xml.gz files
-    both raw and already decoded. Each <url>'s lastmod becomes ``modified``; a Google
-    News extension gives ``title`` and ``published``. Raises DiscoveryError with
-    "invalid XML" (nothing parseable) or "not a sitemap" (e.g. an HTML page).
+    both raw and already decoded; each layer is bounded by ``max_size``. Each <url>'s
+    lastmod becomes ``modified``; a Google News extension gives ``title`` and
+    ``published``. Past ``max_items`` entries only the newest are kept (a sitemap has
+    no order, and a crawl wants the latest news), in document order; ``dropped`` counts
+    the others. Raises DiscoveryError with "invalid XML" (nothing parseable), "not a
+    sitemap" (e.g. an HTML page) or a gunzip_bounded error.
     """
-    if body[:2] == _GZIP_MAGIC:
-        body = gunzip_bounded(body, max_size)
+    body = _gunzip_layers(body, max_size)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped and not stripped.startswith(b"<"):
-        return _parse_text_sitemap(stripped)
-    return _parse_xml_sitemap(body, url)
+        return _parse_text_sitemap(stripped, max_items)
+    return _parse_xml_sitemap(body, url, max_items)
 
 
-def _parse_text_sitemap(body: bytes) -> SitemapDocument:
+def _parse_text_sitemap(body: bytes, max_items: int | None) -> SitemapDocument:
     """The sitemap protocol's text format: one URL per line, nothing else."""
     lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines()]
     urls = [line for line in lines if line]
     if not urls or not all(re.match(r"^https?://\S+$", u) for u in urls):
         raise DiscoveryError("not a sitemap")
-    return SitemapDocument(kind="urlset", entries=[Entry(url=u) for u in urls])
+    kept = urls if max_items is None else urls[:max_items]  # undated: the first ones
+    return SitemapDocument(
+        kind="urlset", entries=[Entry(url=u) for u in kept], dropped=len(urls) - len(kept)
+    )
 
 
-def _parse_xml_sitemap(body: bytes, url: str) -> SitemapDocument:
+def _parse_xml_sitemap(body: bytes, url: str, max_items: int | None) -> SitemapDocument:
+    # No entity is expanded (libxml2 also refuses billion laughs outright), no DTD is
+    # loaded and nothing is fetched; huge_tree=False keeps libxml2's size limits on.
     events = etree.iterparse(
         BytesIO(body),
         events=("start", "end"),
         recover=True,
         resolve_entities=False,
+        load_dtd=False,
         no_network=True,
         huge_tree=False,
         remove_comments=True,
@@ -406,22 +589,61 @@ def _parse_xml_sitemap(body: bytes, url: str) -> SitemapDocument:
     except etree.XMLSyntaxError as exc:
         raise DiscoveryError("invalid XML") from exc
     item_tag = "url" if kind == "urlset" else "sitemap"
-    entries: list[Entry] = []
+    newest = _NewestEntries(max_items)
+    damaged = False
     try:
         for event, element in events:
             if event == "end" and _local(element) == item_tag:
-                entry = _sitemap_entry(element, url)
+                entry = _sitemap_entry(element)
                 if entry is not None:
-                    entries.append(entry)
+                    newest.add(entry)
                 _release(element)
     except etree.XMLSyntaxError as exc:
-        if not entries:
+        if not newest.seen:
             raise DiscoveryError("invalid XML") from exc
-        return SitemapDocument(kind=kind, entries=entries, damaged=True)
-    damaged = len(events.error_log) > 0
-    if damaged and not entries:
+        damaged = True
+    damaged = damaged or len(events.error_log) > 0
+    if damaged and not newest.seen:
         raise DiscoveryError("invalid XML")
-    return SitemapDocument(kind=kind, entries=entries, damaged=damaged)
+    # Joined only now: urljoin is most of an entry's cost, and most of a huge
+    # sitemap's entries are not kept.
+    entries = [replace(e, url=_join(url, e.url)) for e in newest.entries()]
+    return SitemapDocument(kind=kind, entries=entries, damaged=damaged, dropped=newest.dropped)
+
+
+_UNDATED = datetime.min.replace(tzinfo=UTC)
+
+
+def entry_time(entry: Entry) -> datetime:
+    """How new an entry is: its publication time, else its lastmod; undated entries
+    are the oldest."""
+    return as_modified(entry.published) or entry.modified or _UNDATED
+
+
+class _NewestEntries:
+    """The ``limit`` newest entries added (by entry_time; among equals the earlier
+    ones), in memory proportional to ``limit``; None keeps them all."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.seen = 0
+        self.dropped = 0
+        # A min-heap: the entry to drop next is on top. The negated position makes
+        # every key unique, so entries themselves are never compared.
+        self._heap: list[tuple[datetime, int, Entry]] = []
+
+    def add(self, entry: Entry) -> None:
+        item = (entry_time(entry), -self.seen, entry)
+        self.seen += 1
+        if self.limit is None or len(self._heap) < self.limit:
+            heapq.heappush(self._heap, item)
+        else:
+            heapq.heappushpop(self._heap, item)
+            self.dropped += 1
+
+    def entries(self) -> list[Entry]:
+        """The kept entries, in the order they were added."""
+        return [entry for _, _, entry in sorted(self._heap, key=lambda item: -item[1])]
 
 
 def _sitemap_kind(events: Iterator[tuple[str, Any]]) -> Literal["urlset", "sitemapindex"]:
@@ -437,7 +659,8 @@ def _sitemap_kind(events: Iterator[tuple[str, Any]]) -> Literal["urlset", "sitem
     raise DiscoveryError("not a sitemap")
 
 
-def _sitemap_entry(element: Any, base_url: str) -> Entry | None:
+def _sitemap_entry(element: Any) -> Entry | None:
+    """The entry of a <url> or <sitemap>, its URL as written (not yet absolute)."""
     loc = _child_text(element, "loc")
     if not loc:
         return None
@@ -445,7 +668,7 @@ def _sitemap_entry(element: Any, base_url: str) -> Entry | None:
     title = _child_text(news, "title") if news is not None else None
     published = _child_text(news, "publication_date") if news is not None else None
     return Entry(
-        url=_join(base_url, loc),
+        url=loc,
         title=title or None,
         published=parse_date(published),
         modified=as_modified(parse_date(_child_text(element, "lastmod"))),
@@ -457,8 +680,20 @@ def _child_text(element: Any, name: str) -> str | None:
     extensions nest their own <loc>, which must not be taken for the page's."""
     for child in element:
         if _local(child) == name:
-            return (child.text or "").strip() or None
+            return _text(child).strip() or None
     return None
+
+
+def _text(element: Any) -> str:
+    """The element's own text. An unexpanded entity reference is a child node: its
+    "&name;" stays in the text, so "https://a.example/news/&x;" is not cut down to a
+    plausible but wrong "https://a.example/news/"."""
+    parts = [element.text or ""]
+    for child in element:
+        if child.tag is etree.Entity:
+            parts.append(child.text or "")
+        parts.append(child.tail or "")
+    return "".join(parts)
 
 
 def _local(element: Any) -> str:
@@ -490,19 +725,24 @@ def parse_listing(
     follow: str | re.Pattern[str],
     next_css: str | None = None,
     content_type: str | None = None,
+    *,
+    max_items: int | None = None,
 ) -> ListingPage:
     """Article links of a news index page and the URL of its next page.
 
     A link is kept when its absolute URL (resolved against <base href> or ``url``, without
-    fragment) matches ``follow`` with re.search. ``next_css`` selects the next-page link
-    (an element with href, or a ``::attr(...)`` selection)."""
+    fragment) matches ``follow`` with re.search; the first ``max_items`` are returned,
+    ``dropped`` counts the rest. ``next_css`` selects the next-page link (an element
+    with href, or a ``::attr(...)`` selection). lxml's HTML parser loads no DTD, expands
+    no declared entity and fetches nothing (tested)."""
     pattern = re.compile(follow) if isinstance(follow, str) else follow
     selector = Selector(text=decode_html(body, content_type), base_url=url)
     base = _base_url(selector, url)
     hrefs = selector.css("a::attr(href), area::attr(href)").getall()
     links = _unique(u for u in (_absolute(base, h) for h in hrefs) if u and pattern.search(u))
+    kept = links if max_items is None else links[:max_items]
     next_url = _next_page(selector, base, next_css) if next_css else None
-    return ListingPage(article_urls=links, next_url=next_url)
+    return ListingPage(article_urls=kept, next_url=next_url, dropped=len(links) - len(kept))
 
 
 def _base_url(selector: Selector, url: str) -> str:

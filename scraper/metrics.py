@@ -10,7 +10,7 @@ new error texts cannot grow the series without end.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -110,6 +110,12 @@ class DaemonMetrics:
             "1 while the database is unreachable or behind the files.",
             registry=r,
         )
+        self.invalid_source_files = Gauge(
+            "scraper_invalid_source_files",
+            "Source files that fail validation: not loaded (a source that was running keeps "
+            "its last good config).",
+            registry=r,
+        )
         self.reloads = Counter(
             "scraper_config_reloads",
             "Configuration reloads by result (applied, refused).",
@@ -119,10 +125,29 @@ class DaemonMetrics:
         self.started = Gauge(
             "scraper_start_time_seconds", "Unix time the daemon started.", registry=r
         )
+        self.cache_entries = Gauge(
+            "scraper_cache_entries",
+            "Entries in the bounded in-memory caches (redirects, checked pages, Google News "
+            "ids, feed validators, refused host names).",
+            ["cache"],
+            registry=r,
+        )
+        self.cache_evictions = Gauge(
+            "scraper_cache_evictions",
+            "Entries the bounded in-memory caches dropped to stay within their size.",
+            ["cache"],
+            registry=r,
+        )
         self._reasons: dict[str, set[str]] = {}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def set_caches(self, caches: Mapping[str, tuple[int, int]]) -> None:
+        """Sizes and evictions of the bounded caches, by name."""
+        for name, (size, evictions) in caches.items():
+            self.cache_entries.labels(name).set(size)
+            self.cache_evictions.labels(name).set(evictions)
 
     def run_finished(
         self,

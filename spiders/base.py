@@ -32,6 +32,7 @@ from scraper.config import (
 )
 from scraper.context import CrawlContext
 from scraper.discovery import Entry, charset_from_content_type
+from scraper.guard import RefusedRequest, scheme_refusal
 from scraper.models import Discovery, FetchedPage
 from scraper.urls import normalize_url
 
@@ -41,6 +42,8 @@ ROBOTS_REASON = "forbidden by robots.txt"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # meta key: how to word a failure of this request; "{reason}" is e.g. "HTTP 404".
 FAILURE_TEMPLATE = "failure_template"
+# meta key: True on the channel's own documents, whose failure fails the channel.
+DOCUMENT = "channel_document"
 
 
 def _scrapy_exceptions(*names: str) -> tuple[type[BaseException], ...]:
@@ -89,6 +92,8 @@ def describe_failure(failure: Failure) -> tuple[str, bool]:
     """(reason, is_skip) for a failed request. Robots.txt refusals are skips (the site
     asked not to be crawled), everything else is a failure."""
     exc = failure.value
+    if isinstance(exc, RefusedRequest):
+        return exc.reason, True
     if isinstance(exc, HttpError):
         return f"HTTP {exc.response.status}", False
     if isinstance(exc, IgnoreRequest):
@@ -138,6 +143,9 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         self.context = context
         self.channel: ChannelT = channel
         self.aggregator = aggregator_label(channel)
+        # Failures of the channel's own documents (feed, sitemaps, listing pages, Google
+        # News steps), as opposed to its articles': a run with any is a failed run.
+        self.document_failures = 0
 
     # --- to implement ----------------------------------------------------------------
 
@@ -169,10 +177,12 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         step); its failures count as "<kind>: <reason>" unless a template says otherwise."""
         meta = dict(kwargs.pop("meta", None) or {})
         meta[FAILURE_TEMPLATE] = failure_template or f"{self.name}: {{reason}}"
+        meta[DOCUMENT] = failure_template is None
         return Request(url, callback=callback, errback=self.on_error, meta=meta, **kwargs)
 
     def document_failed(self, url: str, reason: str) -> None:
         """A discovery document arrived but is unusable (not a feed, invalid XML...)."""
+        self.document_failures += 1
         self.count_failure(f"{self.name}: {reason}", url)
 
     # --- articles --------------------------------------------------------------------
@@ -192,7 +202,8 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         try:
             normalized = normalize_url(url)
         except ValueError:
-            self.count_skip(f"{self.name}: invalid URL", url)
+            reason = scheme_refusal(url) or "invalid URL"
+            self.count_skip(f"{self.name}: {reason}", url)
             return None
         return Discovery(
             url=normalized,
@@ -261,6 +272,7 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         if is_skip:
             self.count_skip(worded, request.url)
         else:
+            self.document_failures += bool(request.meta.get(DOCUMENT))
             self.count_failure(worded, request.url)
 
     def count_failure(self, reason: str, url: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from scrapy.http import Request, Response
 
 from scraper.config import FeedChannel
-from scraper.discovery import DiscoveryError, parse_feed
+from scraper.discovery import OVER_MAX_ITEMS, DiscoveryError, parse_feed_document
 from scraper.storage.base import FeedValidators
 from spiders.base import DiscoverySpider, content_type
 
@@ -58,14 +58,24 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
         if response.status == 304:
             self.logger.info("feed not modified since the last run: %s", response.url)
             return
+        settings = self.context.settings
         try:
-            entries = parse_feed(response.body, response.url, content_type(response))
+            feed = parse_feed_document(
+                response.body,
+                response.url,
+                content_type(response),
+                max_items=settings.max_items_per_channel,
+                max_size=settings.max_download_size,
+            )
         except DiscoveryError as exc:
             self.document_failed(response.url, exc.reason)
             return
+        if feed.dropped:
+            self.context.summary.skip(f"feed: {OVER_MAX_ITEMS}", feed.dropped)
+            self.logger.info("feed: %d entries over the limit: %s", feed.dropped, response.url)
         self._pending_validators = validators_of(self.channel.url, response)
         # Every listed article is kept, whatever its host: the feed decides what is wanted.
-        yield from self.article_requests(entries)
+        yield from self.article_requests(feed.entries)
 
     def closed(self, reason: str) -> None:
         failures = sum(self.context.summary.failed.values()) - self._failures_before

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 
 from scraper.config import GNewsChannel
 from scraper.context import CrawlContext
-from scraper.discovery import DiscoveryError, GNewsItem, parse_gnews_feed
+from scraper.discovery import OVER_MAX_ITEMS, DiscoveryError, GNewsItem, parse_gnews_document
 from scraper.gnews import (
     BATCHEXECUTE_CONTENT_TYPE,
     article_id_from_link,
@@ -61,13 +61,23 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
         yield self.document_request(url, self.parse_search)
 
     def parse_search(self, response: Response) -> Iterator[Request]:
+        settings = self.context.settings
         try:
-            items = parse_gnews_feed(response.body, response.url, content_type(response))
+            feed = parse_gnews_document(
+                response.body,
+                response.url,
+                content_type(response),
+                max_items=settings.max_items_per_channel,
+                max_size=settings.max_download_size,
+            )
         except DiscoveryError as exc:
             self.document_failed(response.url, exc.reason)
             return
+        if feed.dropped:
+            self.context.summary.skip(f"gnews: {OVER_MAX_ITEMS}", feed.dropped)
+            self.logger.info("gnews: %d items over the limit: %s", feed.dropped, response.url)
         online: dict[str, GNewsItem] = {}
-        for item in items:
+        for item in feed.items:
             if self.context.limit_reached():
                 return
             if (url := resolve_offline(item.link)) is not None:

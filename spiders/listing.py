@@ -14,7 +14,7 @@ from scrapy.http import Request, Response
 
 from scraper.config import ListingChannel
 from scraper.context import CrawlContext
-from scraper.discovery import Entry, parse_listing
+from scraper.discovery import OVER_MAX_ITEMS, Entry, parse_listing
 from spiders.base import DiscoverySpider, content_type, is_html
 
 
@@ -37,8 +37,16 @@ class ListingSpider(DiscoverySpider[ListingChannel]):
             self.document_failed(response.url, "not HTML")
             return
         listing = parse_listing(
-            response.body, response.url, self.follow, self.channel.next, content_type(response)
+            response.body,
+            response.url,
+            self.follow,
+            self.channel.next,
+            content_type(response),
+            max_items=self.context.settings.max_items_per_channel,
         )
+        if listing.dropped:
+            self.context.summary.skip(f"listing: {OVER_MAX_ITEMS}", listing.dropped)
+            self.logger.info("listing: %d links over the limit: %s", listing.dropped, response.url)
         yield from self.article_requests(Entry(url=url) for url in listing.article_urls)
         next_url = listing.next_url
         if (

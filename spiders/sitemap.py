@@ -8,29 +8,23 @@ archive sitemaps, and the newest few hold what a crawl wants.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.http import Request, Response
 
 from scraper.config import SitemapChannel
 from scraper.context import CrawlContext
-from scraper.discovery import DiscoveryError, Entry, as_modified, parse_sitemap
+from scraper.discovery import OVER_MAX_ITEMS, DiscoveryError, Entry, entry_time, parse_sitemap
 from spiders.base import DiscoverySpider
 
 MAX_DEPTH = 2  # index -> index -> urlset
 MAX_CHILD_SITEMAPS = 50
-_UNDATED = datetime.min.replace(tzinfo=UTC)
 
 
 def newest_first(entries: Iterable[Entry]) -> list[Entry]:
     """Entries by descending date (published, else lastmod); undated ones keep their
     order after the dated ones. With --limit, a crawl then takes the newest articles."""
-
-    def when(entry: Entry) -> datetime:
-        return as_modified(entry.published) or entry.modified or _UNDATED
-
-    return sorted(entries, key=when, reverse=True)
+    return sorted(entries, key=entry_time, reverse=True)
 
 
 class SitemapSpider(DiscoverySpider[SitemapChannel]):
@@ -48,15 +42,25 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
         return self.document_request(url, self.parse_sitemap, cb_kwargs={"depth": depth})
 
     def parse_sitemap(self, response: Response, depth: int) -> Iterator[Request]:
+        settings = self.context.settings
         try:
             # Gzip is recognized by its magic bytes: .xml.gz files arrive both raw and
             # already decoded (Content-Encoding), whatever the URL says.
             document = parse_sitemap(
-                response.body, response.url, self.context.settings.max_download_size
+                response.body,
+                response.url,
+                settings.max_download_size,
+                max_items=settings.max_items_per_channel,
             )
         except DiscoveryError as exc:
             self.document_failed(response.url, exc.reason)
             return
+        if document.dropped:
+            # The oldest entries: a sitemap has no order, and the newest matter most.
+            self.context.summary.skip(f"sitemap: {OVER_MAX_ITEMS}", document.dropped)
+            self.logger.info(
+                "sitemap: %d entries over the limit: %s", document.dropped, response.url
+            )
         if document.damaged:
             # Counted, but the entries that could be read are still used.
             self.document_failed(response.url, "invalid XML")

@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import secrets
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,6 +136,23 @@ class FileStore:
                 self._scan()
                 path = self._indexed(article_id)
             return path
+
+    def prepare(self, probe: bool = True) -> None:
+        """Create the root, bring the id index up to date and, with ``probe``, prove
+        that a new file can be written there (a folder that exists but refuses writes
+        fails here, before anything is fetched). Raises OSError."""
+        with self._locked():
+            if probe:
+                fd, name = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=self.root)
+                os.close(fd)
+                os.unlink(name)
+
+    def known_path(self, article_id: str) -> Path | None:
+        """The record file of an article as the index last saw it (``prepare`` or a
+        write brought it up to date), or None. Takes no lock: safe on an event loop."""
+        index = self._index
+        path = index.get(article_id) if index is not None else None
+        return path if path is not None and path.exists() else None
 
     def iter_files(self) -> Iterator[Path]:
         """Every record file, oldest folder first, in sequence order."""

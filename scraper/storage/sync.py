@@ -4,26 +4,47 @@ While the database is down a crawl keeps writing files and notes, in a journal b
 them, each file the database has not got yet with the source that wrote it. The next run
 (or ``scraper db sync``) stores every file that has no row or a different content hash,
 taking the source ids from that journal, then removes it.
+
+The journal lies in the output folder, which other hands may write to, so each of its
+lines is checked before anything is read on its word: well-formed JSON with an article
+id, a source id and the relative path of that article's record file, a regular file under
+the output folder (no absolute path, no "..", no symlink out of it). A line that fails
+is skipped, counted and logged with its reason; its path is never opened.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+import re
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 from scraper.document import Document, render
 from scraper.reader import read_document
 from scraper.storage.base import ArticleRecord, Database
-from scraper.storage.files import FileStore, content_hash, record_files, record_id
+from scraper.storage.files import (
+    DATE_FOLDER,
+    RECORD_NAME,
+    FileStore,
+    content_hash,
+    record_files,
+    record_id,
+)
 
 log = logging.getLogger(__name__)
 
 PENDING_NAME = ".db-pending.jsonl"
+# A journal line is ~100 bytes; anything this long is not one of ours.
+MAX_LINE_BYTES = 64 * 1024
+_ARTICLE_ID = re.compile(r"[0-9a-f]{16}")
+_SOURCE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,199}")  # a source file's slug
 
 
 def pending_path(root: Path) -> Path:
@@ -45,19 +66,143 @@ def note_pending(root: Path, records: list[ArticleRecord]) -> None:
         os.fsync(journal.fileno())
 
 
-def read_pending(root: Path) -> dict[str, str]:
-    """Article id -> source id of every file the database is behind on."""
+@dataclass(frozen=True)
+class PendingEntry:
+    """A valid journal line."""
+
+    id: str  # article id
+    source_id: str
+    file: Path  # its record file: resolved, under the output folder
+
+
+@dataclass
+class PendingJournal:
+    entries: list[PendingEntry] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "line N: reason", one per bad line
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {entry.id: entry.source_id for entry in self.entries}
+
+
+class BadJournalLine(ValueError):
+    """Why a journal line is not used (the message is the one-line reason)."""
+
+
+def parse_pending_line(line: str, root: Path) -> PendingEntry:
+    """The entry of one journal line, checked against the output folder ``root`` (the
+    path is judged as text before the file system is asked anything about it). Raises
+    BadJournalLine."""
+    try:
+        value: Any = json.loads(line)
+    except ValueError:
+        raise BadJournalLine("not JSON") from None
+    if not isinstance(value, dict):
+        raise BadJournalLine("not a JSON object")
+    if set(value) != {"id", "source_id", "file"}:
+        keys = ", ".join(sorted(map(str, value))) or "none"
+        raise BadJournalLine(f"expected the keys file, id, source_id, got {keys}")
+    article, source, file = value["id"], value["source_id"], value["file"]
+    if not isinstance(article, str) or not _ARTICLE_ID.fullmatch(article):
+        raise BadJournalLine("id: not an article id")
+    if not isinstance(source, str) or not _SOURCE_ID.fullmatch(source):
+        raise BadJournalLine("source_id: not a source id")
+    if not isinstance(file, str):
+        raise BadJournalLine("file: not a string")
+    return PendingEntry(article, source, _record_path(file, article, root))
+
+
+def _record_path(text: str, article: str, root: Path) -> Path:
+    if not text or "\0" in text or "\\" in text:
+        raise BadJournalLine("file: empty or with a NUL or backslash")
+    relative = PurePosixPath(text)
+    if relative.is_absolute():
+        raise BadJournalLine("file: absolute path")
+    if ".." in relative.parts:
+        raise BadJournalLine("file: '..' in the path")
+    if len(relative.parts) != 2 or not DATE_FOLDER.match(relative.parts[0]):
+        raise BadJournalLine("file: not <YYYY-MM-DD>/<NNN>_<id>.txt")
+    name = RECORD_NAME.match(relative.parts[1])
+    if name is None:
+        raise BadJournalLine("file: not <YYYY-MM-DD>/<NNN>_<id>.txt")
+    if name["id"] != article:
+        raise BadJournalLine("file: the record of another article")
+    # Only now ask the file system, and judge where the path really leads.
+    real_root = Path(root).resolve()
+    try:
+        real = (real_root / relative).resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        raise BadJournalLine("file: no such record file") from None
+    if not real.is_relative_to(real_root):
+        raise BadJournalLine("file: leads out of the output folder (symlink)")
+    if not real.is_file():
+        raise BadJournalLine("file: not a regular file")
+    return real
+
+
+def load_pending(root: Path) -> PendingJournal:
+    """The journal's valid entries, and why each other line was skipped (logged)."""
     path = pending_path(root)
-    sources: dict[str, str] = {}
-    if not path.exists():
-        return sources
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-            sources[str(entry["id"])] = str(entry["source_id"])
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a crash: the sync still finds its file
-    return sources
+    journal = PendingJournal()
+    try:
+        handle = _open_journal(path)
+    except FileNotFoundError:
+        return journal
+    except OSError as exc:
+        reason = "a symlink" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        log.warning("pending journal %s not read: %s", path, reason)
+        journal.skipped.append(f"journal: {reason}")
+        return journal
+    with handle:
+        for number, raw in _journal_lines(handle):
+            if raw is not None and not raw.strip():
+                continue
+            try:
+                if raw is None:
+                    raise BadJournalLine(f"longer than {MAX_LINE_BYTES} bytes")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise BadJournalLine("not UTF-8") from None
+                journal.entries.append(parse_pending_line(line, Path(root)))
+            except BadJournalLine as exc:
+                journal.skipped.append(f"line {number}: {exc}")
+                log.warning("pending journal %s line %d skipped: %s", path, number, exc)
+    return journal
+
+
+def _open_journal(path: Path) -> IO[bytes]:
+    """The journal, opened for reading only if it is a regular file (not a symlink, a
+    FIFO or a device). Raises OSError."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _journal_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of each line; None for a line over MAX_LINE_BYTES, which is
+    read past, never held in memory whole."""
+    number = 0
+    while chunk := handle.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(chunk) <= MAX_LINE_BYTES or chunk.endswith(b"\n"):
+            yield number, chunk
+            continue
+        while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield number, None
+
+
+def read_pending(root: Path) -> dict[str, str]:
+    """Article id -> source id of every file the database is behind on, from the
+    journal's valid lines only."""
+    return load_pending(root).sources
 
 
 @dataclass
@@ -147,7 +292,10 @@ def _record_if_different(
 def sync_pending(database: Database, files: FileStore) -> int:
     """Store what the journal lists (and any other file without its row); returns how
     many rows were written. The journal goes only once everything is stored."""
-    sources = read_pending(files.root)
+    journal = load_pending(files.root)
+    if journal.skipped:
+        log.warning("pending journal: %d bad lines skipped", len(journal.skipped))
+    sources = journal.sources
     result = sync_files(database, files.root, lambda doc: sources.get(doc.id, ""))
     pending_path(files.root).unlink(missing_ok=True)
     log.info(

@@ -16,7 +16,7 @@ def server() -> Iterator[LocalHTTPServer]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    project = Project(tmp_path)
+def project(tmp_path: Path, server: LocalHTTPServer) -> Project:
+    project = Project(tmp_path, allowed=[server.authority])
     project.write_settings()
     return project

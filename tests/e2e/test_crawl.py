@@ -81,7 +81,9 @@ def test_feed_crawl_skips_bad_pages_with_reasons_and_keeps_the_rest(
 
     code, out, err = crawl(project, "city")
 
-    assert code == 0, err
+    # Pages that failed (not merely skipped for what they are) make the exit non-zero.
+    assert code == 5, err
+    assert err.strip().splitlines()[-1] == "error: not everything was crawled: city: 5 failed"
     documents = project.documents()
     assert len(documents) == 4, out
     assert all(RECORD_NAME.match(p.name) for p in project.files())
@@ -252,14 +254,20 @@ def test_user_errors_exit_non_zero_with_one_line(server: LocalHTTPServer, projec
     (project.config / "sources" / "city.yaml").write_text("id: city\nname: x\nhomepage: nope\n")
     result = run_scraper("crawl", "city", "--config", project.config, cwd=project.root)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "city.yaml" in lines[0] and "homepage" in lines[0]
+    path = project.config / "sources" / "city.yaml"
+    assert result.stderr.strip().splitlines() == [  # every problem, one line each
+        f"error: {path}: homepage: not an http(s) URL: 'nope'",
+        f"error: {path}: discovery: Field required",
+        f"error: nothing to crawl: invalid {path}",
+    ]
 
 
 def test_nothing_reachable(project: Project, server: LocalHTTPServer) -> None:
     dead = LocalHTTPServer().start()
     dead_url = dead.url("/feed.xml")
     dead.stop()  # a port where nothing listens any more
+    project.allowed.append(dead.authority)  # allowed, so the refusal is the server's
+    project.write_settings()
     project.write_source({**feed_source(server), "discovery": [{"kind": "feed", "url": dead_url}]})
 
     code, out, err = crawl(project, "city")
@@ -312,7 +320,7 @@ def test_feed_conditional_get_skips_an_unchanged_feed_but_retries_failures(
     project.write_source(feed_source(server))
 
     code, out, _ = crawl(project, "city")
-    assert code == 0 and "new 1" in out and "HTTP 503" in out
+    assert code == 5 and "new 1" in out and "HTTP 503" in out
     # An article failed: the validators are not kept, the next run reads the feed again.
     server.route(paths[1], Route(body=article_page("Story number 1", article_paragraphs(1))))
     code, out, _ = crawl(project, "city")

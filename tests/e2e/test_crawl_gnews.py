@@ -54,7 +54,7 @@ def test_gnews_item_becomes_the_example_record_byte_for_byte(
             )
         ],
     )
-    project = Project(tmp_path)
+    project = Project(tmp_path, allowed=[server.authority])
     project.write_settings()
     project.write_source(gnews_source(server, record.source_name))
     env = {"SCRAPER_HOST_MAP": json.dumps({PUBLISHER: server.base_url})}

@@ -3,7 +3,8 @@
 What a user of the daemon relies on: every article is stored exactly once (one file,
 named ``NNN_<id>.txt`` in its date folder), also across a SIGTERM restart and a SIGKILL
 restart; SIGTERM exits 0 well within 30 s; no file is ever broken; /healthz and /metrics
-answer while it runs; SIGHUP applies a valid config change and refuses an invalid one.
+answer while it runs; SIGHUP applies a valid config change, reports an invalid source
+file and refuses invalid settings.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import textwrap
@@ -24,8 +26,10 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from scraper.document import parse
 from scraper.urls import article_id, normalize_url
@@ -220,7 +224,20 @@ def write_source(
         crawl: {{delay: 0, concurrency: 4, robots: false}}
         """
     ).replace("CHANNEL", channel.format(site=site_url))
+    allow_address(config, urlsplit(site_url).netloc)
     (config / "sources" / f"{source_id}.yaml").write_text(text, encoding="utf-8")
+
+
+def allow_address(config: Path, authority: str) -> None:
+    """Let the daemon reach a local site: its address and port join the settings'
+    allow_private_addresses (only written when missing, so a running daemon's settings
+    do not change under it)."""
+    path = config / "settings.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    allowed = settings.setdefault("allow_private_addresses", [])
+    if authority not in allowed:
+        allowed.append(authority)
+        path.write_text(yaml.safe_dump(settings), encoding="utf-8")
 
 
 def run_until(config: Path, done: Callable[[], bool], timeout: float = 40) -> DaemonProcess:
@@ -343,7 +360,7 @@ def test_health_metrics_and_a_quick_clean_sigterm(config_dir: Path) -> None:
         assert sum(json.loads(counts)["new"] for _, counts in recorded) == len(files)
 
 
-def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(config_dir: Path) -> None:
+def test_sighup_applies_a_valid_config_and_refuses_invalid_settings(config_dir: Path) -> None:
     with NewsSite(every=1.0) as site:
         write_source(config_dir, "local", site.url, every="1h")
         daemon = DaemonProcess(config_dir)
@@ -353,16 +370,32 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(config_dir: Pa
             daemon.process.send_signal(signal.SIGHUP)
             wait_for(lambda: daemon.health()["sources"] == 2, 10, "the new source", daemon)
 
-            (config_dir / "sources" / "second.yaml").write_text(
-                "id: second\nname: Second\nhomepage: not a url\n", encoding="utf-8"
+            # An invalid source file: reported, and its source runs on as it was.
+            second = config_dir / "sources" / "second.yaml"
+            second.write_text("id: second\nname: Second\nhomepage: not a url\n", encoding="utf-8")
+            daemon.process.send_signal(signal.SIGHUP)
+            wait_for(
+                lambda: str(second) in daemon.health()["config"]["invalid_sources"],
+                10,
+                "the invalid file reported",
+                daemon,
             )
+            report = next(line for line in daemon.lines if "invalid source file" in line)
+            assert "second.yaml: homepage" in report and "last good config" in report
+            assert daemon.health()["sources"] == 2, "second runs on with its last good config"
+
+            # Invalid settings: the whole reload is refused.
+            settings = config_dir / "settings.yaml"
+            good_settings = settings.read_text(encoding="utf-8")
+            settings.write_text(good_settings + "retries: many\n", encoding="utf-8")
             daemon.process.send_signal(signal.SIGHUP)
             wait_for(lambda: "config reload refused" in daemon.log, 10, "the refusal", daemon)
             refusal = next(line for line in daemon.lines if "config reload refused" in line)
-            assert "second.yaml" in refusal
+            assert "settings.yaml: retries" in refusal
             health = daemon.health()
             assert health["sources"] == 2, "the running config stays"
             assert health["config"]["last_reload_error"]
+            settings.write_text(good_settings, encoding="utf-8")
 
             (config_dir / "sources" / "second.yaml").unlink()  # picked up without a signal
             wait_for(lambda: daemon.health()["sources"] == 1, 15, "the removal", daemon)
@@ -427,3 +460,39 @@ def test_a_touched_sitemap_entry_is_fetched_once_for_the_touch(config_dir: Path)
         assert touched and len(server.requests_to("/sitemap.xml")) >= 7, daemon.log
         # Once when new, once after the touch; never again for the same lastmod.
         assert len(server.requests_to("/news/7")) == 2
+
+
+def test_a_database_that_does_not_answer_stalls_neither_health_nor_crawls(
+    config_dir: Path,
+) -> None:
+    """PostgreSQL accepts connections but never answers (a hung or unreachable server):
+    /healthz keeps answering within a second and the articles are written as files."""
+    articles = config_dir.parent / "articles"
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)  # the kernel completes the handshakes; nobody ever answers
+    settings_path = config_dir / "settings.yaml"
+    settings = yaml.safe_load(settings_path.read_text(encoding="utf-8"))
+    settings["database_url"] = f"postgresql://postgres@127.0.0.1:{hung.getsockname()[1]}/x"
+    settings_path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    try:
+        with NewsSite(every=1.0) as site:
+            write_source(config_dir, "local", site.url, every="2s")
+            daemon = DaemonProcess(config_dir)
+            try:
+                slowest = 0.0
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    started = time.monotonic()
+                    status, _ = daemon.get("/healthz")
+                    slowest = max(slowest, time.monotonic() - started)
+                    assert status == 200
+                    time.sleep(0.2)
+                wait_for(lambda: len(stored_files(articles)) >= 3, 30, "articles", daemon)
+                assert daemon.health()["database"]["behind"] is True
+            finally:
+                code, _ = daemon.terminate()
+        assert slowest < 1.0, f"/healthz took {slowest:.2f} s\n{daemon.log}"
+        assert code == 0, daemon.log
+    finally:
+        hung.close()

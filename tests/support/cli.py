@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ class Project:
     """A config folder and the data folders a crawl writes to, all under ``root``."""
 
     root: Path
+    # allow_private_addresses of every settings file written: the local servers a test
+    # serves its sites from, and nothing else.
+    allowed: list[str] = field(default_factory=list)
 
     @property
     def config(self) -> Path:
@@ -36,6 +39,7 @@ class Project:
             "sqlite_path": str(self.root / "data" / "scraper.db"),
             "download_timeout": 5,
             "retries": 1,
+            "allow_private_addresses": list(self.allowed),
             **settings,
         }
         (self.config / "settings.yaml").write_text(yaml.safe_dump(values), encoding="utf-8")

@@ -113,6 +113,11 @@ class LocalHTTPServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def authority(self) -> str:
+        """The one entry a test puts in allow_private_addresses: "127.0.0.1:<port>"."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

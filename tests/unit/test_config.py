@@ -10,6 +10,7 @@ from scraper.config import (
     aggregator_label,
     load_settings,
     load_sources,
+    load_sources_report,
     parse_duration,
 )
 
@@ -77,7 +78,7 @@ def test_bad_durations(text: str) -> None:
     ("change", "key", "problem"),
     [
         ("homepage: not-a-url", "homepage", "not an http(s) URL"),
-        ("colour: blue", "colour", "Extra inputs are not permitted"),
+        ("colour: blue", "colour", "unknown key"),
         ("schedule: {every: 30x}", "schedule.every", "bad duration"),
         ("schedule: {cron: '61 * * * *'}", "schedule.cron", "bad cron expression"),
         ("schedule: {every: 5m, cron: '* * * * *'}", "schedule", "exactly one"),
@@ -161,3 +162,97 @@ def test_bad_settings(tmp_path: Path, text: str, problem: str) -> None:
 def test_missing_sources_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no sources folder"):
         load_sources(tmp_path)
+
+
+# --- every problem at once, named where it came from ------------------------------------------
+
+MANY_PROBLEMS = """\
+id: several
+name: Several
+homepage: not-a-url
+crawl: {dealy: 1, concurrency: 0}
+discovery:
+  - kind: feed
+    ulr: https://www.example.gov/rss.xml
+"""
+
+
+def test_every_problem_of_every_invalid_file_one_line_each(tmp_path: Path) -> None:
+    write_source(tmp_path, GOOD.format(id="good"), name="good")
+    several = write_source(tmp_path, MANY_PROBLEMS, name="several")
+    broken = write_source(tmp_path, "id: broken\nname: [unclosed\n", name="broken")
+    renamed = write_source(tmp_path, GOOD.format(id="other") + "colour: red\n", name="renamed")
+    duplicate = tmp_path / "sources" / "good.yml"
+    duplicate.write_text(GOOD.format(id="good"))
+
+    loaded = load_sources_report(tmp_path)
+
+    assert list(loaded.sources) == ["good"]
+    assert loaded.invalid[several] == [
+        f"{several}: homepage: not an http(s) URL: 'not-a-url'",
+        f"{several}: discovery[0].url: Field required",
+        f"{several}: discovery[0].ulr: unknown key; did you mean 'url'?",
+        f"{several}: crawl.concurrency: Input should be greater than or equal to 1",
+        f"{several}: crawl.dealy: unknown key; did you mean 'delay'?",
+    ]
+    (broken_line,) = loaded.invalid[broken]
+    assert broken_line.startswith(f"{broken}: line ")
+    assert loaded.invalid[renamed] == [
+        f"{renamed}: colour: unknown key (known: id, name, homepage, language, type, schedule, "
+        "discovery, crawl, allow_crawl_time)",
+        f"{renamed}: id: 'other' must repeat the file name 'renamed'",
+    ]
+    # Of two files with one id, the second is the invalid one.
+    first = tmp_path / "sources" / "good.yaml"
+    assert loaded.invalid[duplicate] == [
+        f"{duplicate}: id: duplicate source id 'good' (also in {first})"
+    ]
+    assert loaded.problems_of("several") == loaded.invalid[several]
+    assert len(loaded.errors) == 9
+    with pytest.raises(ConfigError) as info:
+        load_sources(tmp_path)
+    assert str(info.value).splitlines() == loaded.errors
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        ("timezon: UTC", "timezon: unknown key; did you mean 'timezone'?"),
+        ("output: out", "output: unknown key; did you mean 'output_dir'?"),
+        ("xyzzy: 1", "xyzzy: unknown key (known: timezone, output_dir, "),
+    ],
+)
+def test_unknown_setting_suggests_the_closest_key(tmp_path: Path, settings: str, line: str) -> None:
+    (tmp_path / "settings.yaml").write_text(settings + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ={})
+    assert str(info.value).startswith(f"{tmp_path / 'settings.yaml'}: {line}")
+
+
+def test_settings_problems_name_the_variable_or_flag_that_gave_the_value(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text("retries: many\ndatabase_url: mysql://x\n")
+    env = {"SCRAPER_DOWNLOAD_TIMEOUT": "soon", "SCRAPER_HOST_MAP": '{"https://a.gov": 1}'}
+    flags = {"output_dir": "--output", "database_url": "--database"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, environ=env, flags=flags, database_url="mysql://y")
+    assert sorted(str(info.value).splitlines()) == sorted(
+        [
+            f"{tmp_path / 'settings.yaml'}: retries: Input should be a valid integer, "
+            "unable to parse string as an integer",
+            "SCRAPER_DOWNLOAD_TIMEOUT: Input should be a valid number, "
+            "unable to parse string as a number",
+            "SCRAPER_HOST_MAP: https://a.gov: Input should be a valid string",
+            "--database: must start with postgresql://, postgres:// or sqlite:///",
+        ]
+    )
+
+
+def test_a_good_flag_or_variable_hides_the_bad_value_it_overrides(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text("database_url: mysql://x\n")
+    env = {"SCRAPER_DATABASE_URL": "mysql://y"}
+    settings = load_settings(
+        tmp_path, environ=env, flags={"database_url": "--database"}, database_url="sqlite:///a.db"
+    )
+    assert settings.database_url == "sqlite:///a.db"
+    with pytest.raises(ConfigError, match=r"^SCRAPER_DATABASE_URL: must start with"):
+        load_settings(tmp_path, environ=env)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,10 +19,13 @@ from scraper.discovery import (
     gunzip_bounded,
     parse_date,
     parse_feed,
+    parse_feed_document,
+    parse_gnews_document,
     parse_gnews_feed,
     parse_listing,
     parse_sitemap,
 )
+from tests.support.http_server import LocalHTTPServer, Route
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BASE = "https://ministry.example"
@@ -471,3 +476,283 @@ def test_corpus_listings(corpus: Path, name: str, url: str, follow: str, at_leas
     assert len(set(page.article_urls)) == len(page.article_urls)
     assert all(u.startswith("http") and "#" not in u for u in page.article_urls)
     assert all(re.search(follow, u) for u in page.article_urls)
+
+
+# --- hostile documents: local files, entities, gzip bombs, endless lists ---------------
+
+RSS_ITEM = "<item><title>Item {n}</title><link>{base}/news/item-{n}</link></item>"
+
+
+def rss_feed(count: int, base: str = BASE) -> bytes:
+    items = "".join(RSS_ITEM.format(n=n, base=base) for n in range(count))
+    return f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
+
+
+def hostile(kind: str, name: str, **values: str) -> bytes:
+    body = fixture(kind, name)
+    for key, value in values.items():
+        body = body.replace(("{" + key + "}").encode(), value.encode())
+    return body
+
+
+@pytest.fixture
+def internal() -> Iterator[LocalHTTPServer]:
+    """A server that XML must never make anyone ask for anything."""
+    with LocalHTTPServer(fallback=Route(body=b'<!ENTITY leaked "LEAKED">')) as server:
+        yield server
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.txt"
+    path.write_text("SECRET-LOCAL-FILE\n")
+    return path
+
+
+@pytest.mark.parametrize("parse", [parse_feed, parse_gnews_feed])
+def test_a_feed_body_that_is_a_file_path_is_not_read(
+    parse: Callable[[bytes, str], list[Any]], tmp_path: Path
+) -> None:
+    # feedparser.parse(bytes) opens the file a body names; a byte stream it can't.
+    path = tmp_path / "feed.xml"
+    path.write_bytes(rss_feed(3))
+    for body in (str(path).encode(), f"file://{path}".encode()):
+        with pytest.raises(DiscoveryError) as error:
+            parse(body, f"{BASE}/rss")
+        assert error.value.reason == "not a feed"
+
+
+def test_a_feed_body_that_is_a_url_is_not_fetched(internal: LocalHTTPServer) -> None:
+    internal.route("/feed.xml", Route(body=rss_feed(3), content_type="application/rss+xml"))
+    with pytest.raises(DiscoveryError, match="not a feed"):
+        parse_feed(internal.url("/feed.xml").encode(), f"{BASE}/rss")
+    assert internal.requests == []
+
+
+@pytest.mark.parametrize("parse", [parse_feed, parse_gnews_feed])
+def test_billion_laughs_feed_keeps_its_entries_unexpanded(
+    parse: Callable[[bytes, str], list[Any]],
+) -> None:
+    items = parse(fixture("feeds", "billion_laughs.xml"), f"{BASE}/rss")
+    assert [i.title for i in items] == ["&lol9;", "A plain item"]
+    assert [getattr(i, "url", None) or i.link for i in items] == [
+        f"{BASE}/news/laughs-1",
+        f"{BASE}/news/plain-2",
+    ]
+
+
+def test_one_big_entity_used_many_times_is_not_expanded() -> None:
+    # feedparser's loose parser would expand it: a 300 MB title from a 1 MB feed.
+    body = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY big "' + b"x" * 1_000_000 + b'">\n]>\n'
+        b"<rss version='2.0'><channel><item><title>" + b"&big;" * 300 + b"</title>"
+        b"<link>https://ministry.example/a</link></item></channel></rss>"
+    )
+    (entry,) = parse_feed(body, f"{BASE}/rss")
+    assert entry.title is not None and len(entry.title) < 2000
+
+
+def test_external_entities_and_dtds_are_neither_read_nor_fetched(
+    internal: LocalHTTPServer, secret_file: Path
+) -> None:
+    values = {"base": BASE, "internal": internal.base_url, "file": str(secret_file)}
+    feed = hostile("feeds", "external_entities.xml", **values)
+    (entry,) = parse_feed(feed, f"{BASE}/rss")
+    assert entry.url == f"{BASE}/news/secret-1" and "SECRET" not in (entry.title or "")
+    (item,) = parse_gnews_feed(feed, f"{BASE}/rss")
+    assert "SECRET" not in (item.title or "")
+
+    sitemap = parse_sitemap(hostile("sitemaps", "external_entities.xml", **values), BASE)
+    # An unexpanded reference stays in the URL: never cut down to a plausible "/news/".
+    # (urljoin drops the ";", an empty path parameter to it.)
+    assert [e.url for e in sitemap.entries] == [
+        f"{BASE}/news/&secret",
+        f"{BASE}/news/&remote",
+        f"{BASE}/news/plain-3",
+    ]
+
+    listing = parse_listing(hostile("listings", "hostile.html", **values), BASE, r"/en/news/")
+    assert len(listing.article_urls) == 3
+    assert not any("SECRET" in u or "lollol" in u for u in listing.article_urls)
+    assert internal.requests == []  # no DTD, no entity, no stylesheet, nothing
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-7"])
+def test_entity_declarations_are_found_in_any_encoding(encoding: str) -> None:
+    text = (
+        '<!DOCTYPE rss [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;">]>'
+        "<rss version='2.0'><channel><item><title>&lol1;</title>"
+        "<link>https://ministry.example/a</link></item></channel></rss>"
+    )
+    (entry,) = parse_feed(text.encode(encoding), f"{BASE}/rss", f"text/xml; charset={encoding}")
+    assert entry.title == "&lol1;"
+
+
+def test_a_declared_character_entity_still_reads() -> None:
+    body = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY nbsp "&#160;">]>\n'
+        b"<rss version='2.0'><channel><item><title>A&nbsp;B</title>"
+        b"<link>https://ministry.example/a</link></item></channel></rss>"
+    )
+    assert [e.title for e in parse_feed(body, f"{BASE}/rss")] == ["A\xa0B"]
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        # A quote that never ends: where the DOCTYPE ends can't be known.
+        b'<!DOCTYPE rss [<!ENTITY a "x>]>',
+        # Declarations outside any DOCTYPE, which feedparser's own regex would read.
+        b'junk\n<!ENTITY a "x">\n<!DOCTYPE rss>\n',
+        # A second DOCTYPE after the first.
+        b'<!DOCTYPE rss [<!ENTITY a "x">]><!DOCTYPE rss [<!ENTITY b "&a;&a;">]>',
+    ],
+)
+def test_entity_declarations_that_cannot_be_removed_are_refused(prolog: bytes) -> None:
+    body = prolog + b"<rss version='2.0'><channel><item><title>&a;</title></item></channel></rss>"
+    for parse in (parse_feed, parse_gnews_feed):
+        with pytest.raises(DiscoveryError) as error:
+            parse(body, f"{BASE}/rss")
+        assert error.value.reason == "unsafe XML"
+
+
+def test_billion_laughs_sitemap_is_not_expanded() -> None:
+    body = fixture("sitemaps", "billion_laughs.xml")
+    try:
+        entries = parse_sitemap(body, f"{BASE}/sitemap.xml").entries
+    except DiscoveryError as error:  # libxml2 >= 2.11 refuses the document outright
+        assert error.reason == "invalid XML"
+        entries = []
+    assert not any("lollol" in e.url for e in entries)
+
+
+def test_gzip_feeds_are_decompressed_within_the_bound() -> None:
+    feed = fixture("feeds", "rss2.xml")
+    assert parse_feed(gzip.compress(feed), f"{BASE}/rss.xml") == parse_feed(feed, f"{BASE}/rss.xml")
+    json_feed = fixture("feeds", "jsonfeed.json")
+    assert len(parse_feed(gzip.compress(json_feed), f"{BASE}/feed.json")) == 2
+    gnews = fixture("gnews", "search.xml")
+    assert parse_gnews_feed(gzip.compress(gnews), BASE) == parse_gnews_feed(gnews, BASE)
+
+    bomb = gzip.compress(rss_feed(1) + b" " * 5_000_000)
+    for parse in (parse_feed, parse_gnews_feed):
+        with pytest.raises(DiscoveryError, match="too large after decompression"):
+            parse(bomb, f"{BASE}/rss", max_size=1_000_000)
+
+
+def test_nested_gzip_is_bounded_at_every_layer() -> None:
+    urlset = fixture("sitemaps", "urlset.xml")
+    twice = gzip.compress(gzip.compress(urlset))
+    assert parse_sitemap(twice, f"{BASE}/s.xml.gz").entries == parse_sitemap(urlset, BASE).entries
+    with pytest.raises(DiscoveryError, match="gzip nested too deep"):
+        parse_sitemap(gzip.compress(twice), f"{BASE}/s.xml.gz")
+    # The outer layer is small; the inner one is the bomb.
+    inner_bomb = gzip.compress(gzip.compress(b"<urlset>" + b" " * 5_000_000))
+    assert len(inner_bomb) < 100_000
+    with pytest.raises(DiscoveryError, match="too large after decompression"):
+        parse_sitemap(inner_bomb, f"{BASE}/s.xml.gz", max_size=1_000_000)
+    with pytest.raises(DiscoveryError, match="too large after decompression"):
+        parse_feed(
+            gzip.compress(gzip.compress(rss_feed(1) + b" " * 5_000_000)), BASE, max_size=10**6
+        )
+
+
+@pytest.mark.parametrize("items", [b"5", b"null", b'"items"', b'{"url": "https://a.example/"}'])
+def test_json_feed_whose_items_are_not_a_list_is_not_a_feed(items: bytes) -> None:
+    body = b'{"version": "https://jsonfeed.org/version/1.1", "items": ' + items + b"}"
+    with pytest.raises(DiscoveryError) as error:
+        parse_feed(body, f"{BASE}/feed.json")
+    assert error.value.reason == "not a feed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": ' + b"[" * 100_000,
+        b'{"version": "https://jsonfeed.org/version/1.1", "n": ' + b"9" * 5000 + b"}",
+    ],
+)
+def test_json_that_python_refuses_is_not_a_feed(body: bytes) -> None:
+    with pytest.raises(DiscoveryError, match="not a feed"):
+        parse_feed(body, f"{BASE}/feed.json")
+
+
+def test_a_json_feed_without_items_is_empty() -> None:
+    assert parse_feed(b'{"version": "https://jsonfeed.org/version/1"}', BASE) == []
+
+
+def test_feed_entries_past_max_items_are_dropped_unparsed() -> None:
+    document = parse_feed_document(rss_feed(25), f"{BASE}/rss", max_items=10)
+    assert [e.url for e in document.entries] == [f"{BASE}/news/item-{n}" for n in range(10)]
+    assert document.dropped == 15
+    assert parse_feed_document(rss_feed(10), f"{BASE}/rss", max_items=10).dropped == 0
+
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        + b"".join(
+            b'<entry><title>E%d</title><link href="/e/%d"/><id>urn:e:%d</id></entry>' % (n, n, n)
+            for n in range(7)
+        )
+        + b"</feed>"
+    )
+    document = parse_feed_document(atom, f"{BASE}/atom", max_items=3)
+    assert [e.title for e in document.entries] == ["E0", "E1", "E2"] and document.dropped == 4
+
+    # RSS 1.0: the <items> list of the channel is not an entry.
+    rdf_items = "".join(
+        f'<item rdf:about="{BASE}/r/{n}"><title>R{n}</title><link>{BASE}/r/{n}</link></item>'
+        for n in range(3)
+    )
+    rdf = (
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>t</title>'
+        f'<items><rdf:Seq><rdf:li resource="{BASE}/r/0"/></rdf:Seq></items></channel>'
+        f"{rdf_items}</rdf:RDF>"
+    )
+    document = parse_feed_document(rdf.encode(), f"{BASE}/rss", max_items=1)
+    assert [e.title for e in document.entries] == ["R0"] and document.dropped == 2
+
+    items = ",".join(f'{{"url": "{BASE}/j/{n}"}}' for n in range(6))
+    body = f'{{"version": "https://jsonfeed.org/version/1.1", "items": [{items}]}}'.encode()
+    document = parse_feed_document(body, f"{BASE}/feed.json", max_items=4)
+    assert [e.url for e in document.entries] == [f"{BASE}/j/{n}" for n in range(4)]
+    assert document.dropped == 2
+
+
+def test_a_huge_feed_is_cut_before_parsing() -> None:
+    # 100,000 entries would take feedparser seconds; the cut leaves it five.
+    document = parse_feed_document(rss_feed(100_000), f"{BASE}/rss", max_items=5)
+    assert len(document.entries) == 5 and document.dropped == 99_995
+
+
+def test_gnews_items_past_max_items_are_dropped() -> None:
+    every = parse_gnews_feed(fixture("gnews", "search.xml"), BASE)
+    feed = parse_gnews_document(fixture("gnews", "search.xml"), BASE, max_items=1)
+    assert feed.items == every[:1] and feed.dropped == len(every) - 1
+
+
+def test_sitemap_keeps_the_newest_entries_past_max_items() -> None:
+    days = [5, 1, 9, 3, 7, 2]
+    urls = "".join(
+        f"<url><loc>/d{day}</loc><lastmod>2024-03-{day:02d}T10:00:00Z</lastmod></url>"
+        for day in days
+    )
+    body = f"<urlset>{urls}<url><loc>/undated</loc></url></urlset>".encode()
+    document = parse_sitemap(body, BASE, max_items=3)
+    # The three newest, in document order; the undated one counts as the oldest.
+    assert [e.url for e in document.entries] == [f"{BASE}/d5", f"{BASE}/d9", f"{BASE}/d7"]
+    assert document.dropped == 4
+
+    text = parse_sitemap(
+        b"https://a.example/1\nhttps://a.example/2\nhttps://a.example/3\n", BASE, max_items=2
+    )
+    assert [e.url for e in text.entries] == ["https://a.example/1", "https://a.example/2"]
+    assert text.dropped == 1
+
+
+def test_listing_links_past_max_items_are_dropped() -> None:
+    page = parse_listing(
+        fixture("listings", "page1.html"), f"{BASE}/en/news/all", FOLLOW, "a[rel=next]", max_items=1
+    )
+    assert page.article_urls == [f"{BASE}/en/news/minister-visits-port-101"]
+    assert page.dropped == 2 and page.next_url == f"{BASE}/en/news/all?page=2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 import urllib.error
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from scraper.config import Settings, Source
+from scraper.config import Settings, Source, load_sources_report
 from scraper.crawl import CrawlOptions, CrawlReport
 from scraper.daemon import ConfigLocation, Daemon
 from scraper.health import HealthServer, Response, bind_host
@@ -165,6 +166,9 @@ class FakeEngine:
             return CrawlReport({source.id: summary}, unreachable=[source.id])
         if source.id.startswith("down"):
             return CrawlReport({source.id: summary}, unreachable=[source.id])
+        if source.id.startswith("broken"):  # the feed URL serves an HTML page now
+            summary.fail("feed: not a feed")
+            return CrawlReport({source.id: summary}, broken_channels={source.id: ["feed"]})
         summary.add("fetched", 2)
         summary.add("new", 2)
         return CrawlReport({source.id: summary})
@@ -172,6 +176,9 @@ class FakeEngine:
     async def stop(self) -> None:
         self.stops += 1
         self._stop.set()
+
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        return {"redirects": (3, 1), "gnews_ids": (0, 0)}
 
     def close(self) -> None:
         pass
@@ -202,6 +209,7 @@ def run_daemon(
     source_ids: list[str],
     scenario: Callable[[Daemon, str], Awaitable[None]],
     database: FakeDatabase | None = None,
+    invalid_sources: dict[Path, list[str]] | None = None,
 ) -> Daemon:
     (tmp_path / "sources").mkdir(exist_ok=True)
     settings = Settings(http_port=0, output_dir=tmp_path / "out")
@@ -219,6 +227,7 @@ def run_daemon(
         database_opener=opener,
         http_host="127.0.0.1",
         config_poll=60,
+        invalid_sources=invalid_sources,
     )
 
     async def main() -> None:
@@ -519,3 +528,99 @@ def test_a_restart_remembers_failing_sources_and_last_successes(tmp_path: Path) 
         assert (metric(text, "scraper_last_success_timestamp_seconds", source="down") or 0) > 0
 
     run_daemon(tmp_path, ["up", "down"], scenario, RememberingDatabase())
+
+
+# --- invalid source files ---------------------------------------------------------------------
+
+
+def test_invalid_source_files_are_reported_while_the_valid_ones_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="scraper.daemon")
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    broken = sources / "broken.yaml"
+    broken.write_text("id: broken\nname: Broken\nhomepage: nope\ncrawl: {dealy: 1}\n")
+    up = sources / "up.yaml"
+    up.write_text(
+        "id: up\nname: up\nhomepage: https://example.org\nschedule: {every: 1s}\n"
+        "discovery: [{kind: feed, url: 'https://example.org/rss'}]\n"
+    )
+    loaded = load_sources_report(tmp_path)
+    assert list(loaded.sources) == ["up"] and list(loaded.invalid) == [broken]
+    broken_problems = [
+        f"{broken}: homepage: not an http(s) URL: 'nope'",
+        f"{broken}: discovery: Field required",
+        f"{broken}: crawl.dealy: unknown key; did you mean 'delay'?",
+    ]
+    assert loaded.invalid[broken] == broken_problems
+
+    async def scenario(daemon: Daemon, url: str) -> None:
+        await eventually(lambda: _has_runs(url, 1))
+        status, health = await healthz(url)
+        assert status == 200 and health["status"] == "ok"
+        assert health["sources"] == 1
+        assert health["config"]["invalid_sources"] == {str(broken): broken_problems}
+        assert metric(await metrics(url), "scraper_invalid_source_files") == 1
+        engine = daemon.service
+        assert isinstance(engine, FakeEngine) and set(engine.crawled) == {"up"}
+
+        # up.yaml turns invalid: "up" runs on with its last good config, reported.
+        up.write_text(up.read_text().replace("every: 1s", "every: soon"))
+        changes = await daemon.reload("test")
+        assert changes is not None and changes.empty
+        health = (await healthz(url))[1]
+        assert sorted(health["config"]["invalid_sources"]) == [str(broken), str(up)]
+        assert health["config"]["invalid_sources"][str(up)] == [
+            f"{up}: schedule.every: bad duration 'soon': use a number with s, m, h or d (e.g. 30m)"
+        ]
+        assert metric(await metrics(url), "scraper_invalid_source_files") == 2
+        runs = metric(await metrics(url), "scraper_runs_total", source="up", status="ok") or 0
+        await eventually(lambda: _has_runs(url, runs + 1))
+
+        # Invalid settings refuse the whole reload: nothing changes.
+        (tmp_path / "settings.yaml").write_text("retries: many\n")
+        assert await daemon.reload("test") is None
+        assert "retries" in str(daemon.last_reload_error)
+        assert len(daemon.invalid_sources) == 2 and "up" in daemon.sources
+        (tmp_path / "settings.yaml").unlink()
+
+        # A deleted file's source is removed, invalid or not.
+        up.unlink()
+        changes = await daemon.reload("test")
+        assert changes is not None and changes.removed == ["up"]
+        health = (await healthz(url))[1]
+        assert health["sources"] == 0
+        assert list(health["config"]["invalid_sources"]) == [str(broken)]
+        assert metric(await metrics(url), "scraper_invalid_source_files") == 1
+
+    run_daemon(tmp_path, ["up"], scenario, FakeDatabase(), invalid_sources=loaded.invalid)
+    logged = [r.getMessage() for r in caplog.records if r.name == "scraper.daemon"]
+    for problem in broken_problems:
+        assert f"invalid source file: {problem} (broken not scheduled)" in logged
+    assert (
+        f"invalid source file: {up}: schedule.every: bad duration 'soon': use a number with "
+        "s, m, h or d (e.g. 30m) (up runs on with its last good config)" in logged
+    )
+    assert any("config reload refused" in line and "retries" in line for line in logged)
+
+
+def test_a_run_whose_channel_failed_is_a_failed_run_and_caches_are_in_metrics(
+    tmp_path: Path,
+) -> None:
+    async def scenario(daemon: Daemon, url: str) -> None:
+        async def failing() -> bool:
+            _, health = await healthz(url)
+            return bool(health["failing"])
+
+        await eventually(failing)
+        _, health = await healthz(url)
+        assert health["failing"] == ["broken"]
+        text = await metrics(url)
+        assert (metric(text, "scraper_runs_total", source="broken", status="failed") or 0) >= 2
+        assert metric(text, "scraper_runs_total", source="broken", status="ok") is None
+        assert metric(text, "scraper_cache_entries", cache="redirects") == 3
+        assert metric(text, "scraper_cache_evictions", cache="redirects") == 1
+        assert metric(text, "scraper_cache_entries", cache="gnews_ids") == 0
+
+    run_daemon(tmp_path, ["broken", "up"], scenario)

@@ -209,9 +209,9 @@ def test_reload_adds_removes_and_reschedules_without_restart(tmp_path: Path) -> 
     location = ConfigLocation(tmp_path, {"http_port": 0})
 
     async def scenario() -> None:
-        settings, sources = location.load()
-        daemon = Daemon(location, settings, sources)
-        daemon._schedule(sorted(sources), first_runs=True)
+        settings, loaded = location.load()
+        daemon = Daemon(location, settings, loaded.sources)
+        daemon._schedule(sorted(loaded.sources), first_runs=True)
         daemon.scheduler.start(paused=True)
         try:
             (tmp_path / "sources" / "b.yaml").unlink()
@@ -224,11 +224,17 @@ def test_reload_adds_removes_and_reschedules_without_restart(tmp_path: Path) -> 
             assert daemon.specs["a"].interval == timedelta(minutes=5)
             assert "b" not in daemon.states and "c" in daemon.states
 
+            # An invalid source file: its source runs on with its last good config.
             (tmp_path / "sources" / "c.yaml").write_text("id: c\nname: [unclosed\n")
-            assert await daemon.reload("test") is None
+            changes = await daemon.reload("test")
+            assert changes is not None and changes.empty
             assert sorted(job.id for job in daemon.scheduler.get_jobs()) == ["a", "c"]
+            assert list(daemon.invalid_sources) == [str(tmp_path / "sources" / "c.yaml")]
+            # Invalid settings: the whole reload is refused.
+            (tmp_path / "settings.yaml").write_text("timezone: Mars/Olympus\n")
+            assert await daemon.reload("test") is None
             assert daemon.last_reload_error is not None
-            assert "c.yaml" in daemon.last_reload_error
+            assert "settings.yaml: timezone" in daemon.last_reload_error
         finally:
             daemon.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)

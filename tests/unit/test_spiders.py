@@ -9,7 +9,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import resource
 import socket
+import struct
+import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,7 +31,7 @@ from spiders.base import describe_failure
 from spiders.gnews import GNewsSpider, publisher_home
 from spiders.sitemap import newest_first
 from tests.support.http_server import LocalHTTPServer, RecordedRequest, Route
-from tests.support.spider_harness import SpiderHarness
+from tests.support.spider_harness import SpiderHarness, run_spider
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RSS = "application/rss+xml; charset=utf-8"
@@ -619,3 +623,106 @@ def test_gnews_resolution_stops_at_the_limit(
     assert run.summary["fetched"] == 1 and run.failed == {}
     asked = [r for r in server.requests if r.path.startswith("/rss/articles/")]
     assert len(asked) <= GNewsSpider.resolution_chains < len(ids)
+
+
+# --- hostile documents -------------------------------------------------------------------
+
+
+def gzip_bomb(size: int) -> bytes:
+    """``size`` zero bytes (a multiple of 1 MiB) as one gzip stream, built in
+    milliseconds: after a full flush deflate starts afresh, so every MiB of zeros
+    compresses to the same block of about 1 KB, and the block is simply repeated.
+    2 GiB make about 2 MB. The trailer's CRC is left zero (computing it would take
+    seconds): whatever reads the bomb must give up long before the trailer."""
+    mib = bytes(1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = deflate.compress(mib) + deflate.flush(zlib.Z_FULL_FLUSH)
+    final = deflate.flush(zlib.Z_FINISH)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + block * (size >> 20) + final + struct.pack("<II", 0, size & 0xFFFFFFFF)
+
+
+def test_gzip_bomb_builder() -> None:
+    bomb = gzip_bomb(8 << 20)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    assert len(inflater.decompress(bomb[:-8])) == 8 << 20 and len(bomb) < 10_000
+    assert 2_000_000 < len(gzip_bomb(2 << 30)) < 2_300_000
+
+
+def test_entries_past_max_items_per_channel_are_counted_as_skipped(
+    harness: SpiderHarness, server: LocalHTTPServer
+) -> None:
+    articles = [server.url(f"/a{n}") for n in range(5)]
+    dated = "".join(
+        f"<url><loc>{url}</loc><lastmod>2024-03-0{n + 1}</lastmod></url>"
+        for n, url in enumerate(articles)
+    )
+    server.routes(
+        {
+            "/feed": Route(body=rss(*articles), content_type=RSS),
+            "/sitemap.xml": Route(body=f"<urlset>{dated}</urlset>", content_type=XML),
+            "/list": Route(body="".join(f'<a href="{url}">x</a>' for url in articles)),
+            **{f"/a{n}": Route(body=ARTICLE) for n in range(5)},
+        }
+    )
+    settings = {"max_items_per_channel": 2}
+
+    feed = harness.run({"kind": "feed", "url": server.url("/feed")}, settings=settings)
+    assert feed.skipped == {"feed: over max_items_per_channel": 3} and feed.failed == {}
+    assert sorted(feed.urls) == articles[:2]  # the first two, in document order
+
+    sitemap = harness.run({"kind": "sitemap", "url": server.url("/sitemap.xml")}, settings=settings)
+    assert sitemap.skipped == {"sitemap: over max_items_per_channel": 3}
+    assert sorted(sitemap.urls) == articles[3:]  # the newest two
+
+    listing = harness.run(
+        {"kind": "listing", "url": server.url("/list"), "follow": "/a"}, settings=settings
+    )
+    assert listing.skipped == {"listing: over max_items_per_channel": 3}
+    assert sorted(listing.urls) == articles[:2]
+
+
+def test_feed_whose_body_is_a_local_path(
+    harness: SpiderHarness, server: LocalHTTPServer, tmp_path: Path
+) -> None:
+    local_feed = tmp_path / "feed.xml"
+    local_feed.write_text(rss(server.url("/from-the-local-file")))
+    server.route("/feed", Route(body=str(local_feed), content_type=RSS))
+    run = harness.run({"kind": "feed", "url": server.url("/feed")})
+    assert run.failed == {"feed: not a feed": 1} and run.claimed == []
+    assert server.requests_to("/from-the-local-file") == []
+
+
+def test_hostile_xml_documents(harness: SpiderHarness, server: LocalHTTPServer) -> None:
+    base = server.base_url
+    server.routes(
+        {
+            "/laughs.xml": Route(body=fixture("feeds", "billion_laughs.xml", base=base)),
+            "/news/laughs-1": Route(body=ARTICLE),
+            "/news/plain-2": Route(body=ARTICLE),
+            "/bomb.xml.gz": Route(body=gzip_bomb(2 << 30), content_type="application/gzip"),
+        }
+    )
+    laughs = harness.run({"kind": "feed", "url": server.url("/laughs.xml")})
+    assert laughs.failed == {} and laughs.summary["fetched"] == 2
+    assert [d.title for d in laughs.claimed] == ["&lol9;", "A plain item"]
+
+    bomb = harness.run({"kind": "sitemap", "url": server.url("/bomb.xml.gz")})
+    assert bomb.failed == {"sitemap: too large after decompression": 1}
+
+
+def test_gzip_encoded_bomb_is_refused_quickly_with_little_memory() -> None:
+    # Content-Encoding is Scrapy's to decode (HttpCompressionMiddleware), bounded by
+    # DOWNLOAD_MAXSIZE. A fresh spider process, so its peak memory is its own.
+    bomb = gzip_bomb(2 << 30)
+    with LocalHTTPServer() as server:
+        server.route(
+            "/feed", Route(body=bomb, content_type=RSS, headers={"Content-Encoding": "gzip"})
+        )
+        started = time.monotonic()
+        run = run_spider({"kind": "feed", "url": server.url("/feed")})
+        elapsed = time.monotonic() - started
+    assert run.failed == {"feed: response too large": 1} and run.claimed == []
+    assert elapsed < 30
+    # ru_maxrss of the largest child process waited for, in KiB on Linux.
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 600 * 1024

@@ -1,0 +1,455 @@
+"""The address guard: requests go only to public addresses, over http(s).
+
+Links, redirects and child sitemaps are written by strangers; without a guard a feed
+could make the service fetch the operator's own network (127.0.0.1, 10.x, the cloud
+metadata service at 169.254.169.254) and store the answer as an article.
+
+Refused: loopback, private, link-local, shared (100.64/10), multicast, reserved and
+unspecified addresses, and the IPv6 forms that embed such an IPv4 address (mapped,
+compatible, 6to4, NAT64), however the URL spells them (``127.1``, ``2130706433``,
+``0x7f.1``, ``[::ffff:127.0.0.1]``) and whatever name resolves to them.
+
+The check is enforced where the connection is made: ``GuardedResolver`` wraps the
+reactor's host name resolver, so every connection Scrapy opens goes to an address that
+was checked, and no DNS answer can change between check and connect (no rebinding
+window). ``AddressGuardMiddleware`` refuses literal addresses and other schemes before
+a request is sent, and names the refusal "private address" when the resolver refused
+a host name. ``guarded_opener`` does the same for the plain-urllib fetch of
+``scraper extract URL``.
+
+The setting ``allow_private_addresses`` lists what an operator allows anyway:
+``"127.0.0.1:8080"`` (an address and port), ``"10.0.0.0/8"`` or ``"10.1.2.3"`` (a
+network or address, any port) and ``"intranet.example.org"`` or
+``"intranet.example.org:8080"`` (a host name, by the name the URL uses).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import re
+import socket
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Self
+from urllib.parse import urljoin, urlsplit
+
+from scrapy import Request
+from scrapy.http import Response
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from twisted.internet.interfaces import (
+    IHostnameResolver,
+    IHostResolution,
+    IResolutionReceiver,
+)
+from zope.interface import implementer
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+PRIVATE_ADDRESS = "private address"
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_SHARED = ipaddress.IPv4Network("100.64.0.0/10")
+# Legacy IPv4 spellings that inet_aton (and so getaddrinfo) accepts: 127.1, 2130706433,
+# 0x7f.1, 0177.0.0.1. A host made only of these characters is an address, not a name.
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?$")
+# How many refused host names are remembered to word a failed connection.
+REFUSED_NAMES_KEPT = 1024
+
+
+class RefusedRequest(IgnoreRequest):
+    """A request the guard did not send; ``reason`` goes into the crawl summary."""
+
+    def __init__(self, reason: str, url: str) -> None:
+        super().__init__(f"{reason}: {url}")
+        self.reason = reason
+        self.url = url
+
+
+# --- what is public ------------------------------------------------------------------------
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it is one of the forms that
+    reach an IPv4 host (mapped, compatible, 6to4, NAT64)."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:  # ::a.b.c.d, deprecated "compatible"
+        return ipaddress.IPv4Address(int(address))
+    return None
+
+
+def is_public(address: IPAddress) -> bool:
+    """True for an address on the public internet; False for loopback, private,
+    link-local, shared, multicast, reserved and unspecified ones (and IPv6 forms of them)."""
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        return is_public(inner)
+    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
+        return False
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_reserved
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or address.is_private
+    )
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL's host spells, in any spelling a resolver accepts; None for
+    a host name."""
+    host = host.strip("[]").lower()
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
+# --- the allow list ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AllowedEntry:
+    """One entry of ``allow_private_addresses``: a network or a host name, with an
+    optional port."""
+
+    network: IPNetwork | None = None
+    name: str | None = None
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> AllowedEntry:
+        """``10.0.0.0/8``, ``127.0.0.1``, ``127.0.0.1:8080``, ``[::1]:8080``,
+        ``intranet.example.org``, ``intranet.example.org:8080``; ValueError otherwise."""
+        value = text.strip().lower()
+        if not value:
+            raise ValueError("empty entry")
+        try:
+            return cls(network=ipaddress.ip_network(value.strip("[]"), strict=False))
+        except ValueError:
+            pass
+        host, port = _split_port(value, text)
+        address = literal_address(host)
+        if address is not None:
+            return cls(network=ipaddress.ip_network(address), port=port)
+        if not re.fullmatch(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?\.?", host):
+            raise ValueError(f"{text!r} is not an address, network or host name")
+        return cls(name=host.rstrip("."), port=port)
+
+    def allows(self, host: str, address: IPAddress | None, port: int | None) -> bool:
+        if self.port is not None and port != self.port:
+            return False
+        if self.name is not None:
+            return host.rstrip(".").lower() == self.name
+        assert self.network is not None
+        return (
+            address is not None
+            and address.version == self.network.version
+            and address in self.network
+        )
+
+
+def _split_port(value: str, text: str) -> tuple[str, int | None]:
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port_text = rest.removeprefix(":") if rest else ""
+    elif value.count(":") == 1:
+        host, _, port_text = value.partition(":")
+    else:
+        return value, None
+    if not port_text:
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r}: bad port {port_text!r}")
+    return host, int(port_text)
+
+
+class AddressGuard:
+    """Decides whether a host, address and port may be connected to."""
+
+    def __init__(self, allowed: Iterable[str] = ()) -> None:
+        self.allowed = [AllowedEntry.parse(entry) for entry in allowed]
+        # Host names whose every address was refused, most recent last: a failed
+        # connection to one of them is worded "private address", not "DNS lookup failed".
+        self._refused_names: OrderedDict[str, None] = OrderedDict()
+
+    def permits(self, host: str, address: IPAddress | None, port: int | None) -> bool:
+        if address is not None and is_public(address):
+            return True
+        return any(entry.allows(host, address, port) for entry in self.allowed)
+
+    def url_refusal(self, url: str) -> str | None:
+        """Why ``url`` must not be fetched, judged from the URL alone (its scheme, a
+        literal address); None when it may go on to the resolver."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return "invalid URL"
+        if not parts.scheme:
+            return "invalid URL"
+        if (refusal := scheme_refusal(url)) is not None:
+            return refusal
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+        if not host:
+            return "invalid URL"
+        port = port or (443 if scheme == "https" else 80)
+        address = literal_address(host)
+        if address is not None and not self.permits(host, address, port):
+            return PRIVATE_ADDRESS
+        if address is None and not is_public_name(host) and not self.permits(host, None, port):
+            return PRIVATE_ADDRESS
+        return None
+
+    def note_refused(self, host: str) -> None:
+        self._refused_names[host.lower()] = None
+        self._refused_names.move_to_end(host.lower())
+        while len(self._refused_names) > REFUSED_NAMES_KEPT:
+            self._refused_names.popitem(last=False)
+
+    def refused(self, host: str) -> bool:
+        return host.lower() in self._refused_names
+
+    @property
+    def refused_count(self) -> int:
+        return len(self._refused_names)
+
+
+def scheme_refusal(url: str) -> str | None:
+    """The refusal of a URL with a scheme other than http(s) ("unsupported scheme
+    (file)"); None for http(s), and for text with no scheme at all."""
+    scheme = urlsplit(url.strip()).scheme.lower() if ":" in url else ""
+    if not scheme or scheme in ALLOWED_SCHEMES:
+        return None
+    return f"unsupported scheme ({scheme})"
+
+
+def is_public_name(host: str) -> bool:
+    """False for names that can only be local (``localhost``, ``*.localhost``): refused
+    without asking a resolver. Every other name is judged by the addresses it resolves to."""
+    name = host.rstrip(".").lower()
+    return not (name == "localhost" or name.endswith(".localhost"))
+
+
+# --- enforcement at connect time (Twisted) ---------------------------------------------------
+
+
+@implementer(IResolutionReceiver)
+class _FilteringReceiver:
+    """Passes on only the addresses the guard permits."""
+
+    def __init__(self, guard: AddressGuard, outer: Any, host: str, port: int) -> None:
+        self.guard, self.outer, self.host, self.port = guard, outer, host, port
+        self.passed = 0
+        self.refused = 0
+
+    def resolutionBegan(self, resolution: IHostResolution) -> None:
+        self.outer.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:
+        try:
+            ip = ipaddress.ip_address(str(address.host).split("%", 1)[0])
+        except ValueError:
+            self.refused += 1
+            return
+        if self.guard.permits(self.host, ip, self.port):
+            self.passed += 1
+            self.outer.addressResolved(address)
+        else:
+            self.refused += 1
+
+    def resolutionComplete(self) -> None:
+        if self.refused and not self.passed:
+            self.guard.note_refused(self.host)
+        self.outer.resolutionComplete()
+
+
+@implementer(IHostnameResolver)
+class GuardedResolver:
+    """The reactor's name resolver, wrapped: connections only go to permitted addresses."""
+
+    def __init__(self, inner: Any, guard: AddressGuard) -> None:
+        self.inner = inner
+        self.guard = guard
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
+        receiver = _FilteringReceiver(self.guard, resolutionReceiver, hostName, portNumber)
+        self.inner.resolveHostName(receiver, hostName, portNumber, addressTypes, transportSemantics)
+        return resolutionReceiver
+
+
+def current_guard() -> AddressGuard | None:
+    """The guard installed on this process's reactor, if any."""
+    from twisted.internet import reactor
+
+    resolver = getattr(reactor, "nameResolver", None)
+    return resolver.guard if isinstance(resolver, GuardedResolver) else None
+
+
+def install_guard(guard: AddressGuard) -> AddressGuard:
+    """Guard every connection of this process's reactor (once; a later call with
+    another allow list replaces the guard's list)."""
+    from twisted.internet import reactor
+
+    current = getattr(reactor, "nameResolver", None)
+    if isinstance(current, GuardedResolver):
+        current.guard.allowed = guard.allowed
+        return current.guard
+    reactor.installNameResolver(GuardedResolver(current, guard))
+    return guard
+
+
+class AddressGuardMiddleware:
+    """Scrapy downloader middleware (after HostMapMiddleware, so a mapped request is
+    judged by where it really goes; before the retry middleware handles exceptions, so a
+    refusal is not retried). Setting ADDRESS_GUARD_ALLOW: the allow list."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self.guard = guard
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        allowed = crawler.settings.getlist("ADDRESS_GUARD_ALLOW")
+        return cls(install_guard(AddressGuard(allowed)))
+
+    def process_request(self, request: Request) -> None:
+        reason = self.guard.url_refusal(request.url)
+        if reason is not None:
+            raise RefusedRequest(reason, request.url)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        """A redirect to another scheme (file:, ftp:...), which Scrapy does not follow
+        but would hand on as an HTTP 3xx failure: refused like a link to it."""
+        location = response.headers.get(b"Location") if 300 <= response.status < 400 else None
+        if location:
+            target = urljoin(request.url, location.decode("latin-1").strip())
+            reason = scheme_refusal(target)
+            if reason is not None:
+                raise RefusedRequest(reason, target)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        """A connection whose every address the resolver refused fails as a DNS error;
+        say what really happened (raising here ends the middleware chain: no retry)."""
+        host = urlsplit(request.url).hostname or ""
+        refused_name = not isinstance(exception, RefusedRequest) and self.guard.refused(host)
+        if refused_name and _is_dns_failure(exception):
+            raise RefusedRequest(PRIVATE_ADDRESS, request.url) from exception
+
+
+def _is_dns_failure(exception: Exception) -> bool:
+    from twisted.internet.error import DNSLookupError
+
+    return isinstance(exception, DNSLookupError) or type(exception).__name__ in {
+        "CannotResolveHostError",
+        "DNSLookupError",
+    }
+
+
+# --- enforcement for urllib (scraper extract URL) ------------------------------------------
+
+
+class _GuardedConnectionMixin:
+    """Connects only to an address the guard permits: the one that was checked."""
+
+    guard: AddressGuard
+    host: str
+    port: int
+    timeout: float | None
+    sock: socket.socket | None
+    source_address: tuple[str, int] | None
+
+    def connect(self) -> None:
+        infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        error: OSError = OSError(f"no address for {self.host}")
+        for family, kind, proto, _name, address in infos:
+            ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+            if not self.guard.permits(self.host, ip, self.port):
+                error = OSError(f"{PRIVATE_ADDRESS} ({ip})")
+                continue
+            sock = socket.socket(family, kind, proto)
+            try:
+                if self.timeout is not None:
+                    sock.settimeout(self.timeout)
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            self.sock = sock
+            return
+        raise error
+
+
+def guarded_opener(guard: AddressGuard) -> urllib.request.OpenerDirector:
+    """A urllib opener that speaks http(s) only (redirects included) and connects only
+    to addresses the guard permits."""
+
+    class Connection(_GuardedConnectionMixin, http.client.HTTPConnection):
+        pass
+
+    class TLSConnection(_GuardedConnectionMixin, http.client.HTTPSConnection):
+        def connect(self) -> None:
+            _GuardedConnectionMixin.connect(self)
+            assert self.sock is not None
+            self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+                self.sock, server_hostname=self.host
+            )
+
+    Connection.guard = guard
+    TLSConnection.guard = guard
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            _refuse(guard, req.full_url)
+            return self.do_open(Connection, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            _refuse(guard, req.full_url)
+            return self.do_open(TLSConnection, req)
+
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        HTTPHandler(),
+        HTTPSHandler(),
+        urllib.request.HTTPRedirectHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        urllib.request.UnknownHandler(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def _refuse(guard: AddressGuard, url: str) -> None:
+    reason = guard.url_refusal(url)
+    if reason is not None:
+        raise urllib.error.URLError(f"{reason}: {url}")
