@@ -38,9 +38,9 @@ from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request
-from scrapy.http import Response
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
 from twisted.internet.interfaces import (
     IHostnameResolver,
     IHostResolution,

@@ -11,8 +11,8 @@ Why pebble (``pebble.ProcessPool``) rather than our own recycling on
 
 - Per-task timeouts that count a page's own run time, not its wait in the queue (pebble
   starts the clock when a worker acknowledges the task), and end the hung worker, which
-  pebble then replaces. An executor can only stop *waiting* for a future; the stuck
-  process keeps its slot, so a wait_for around it also charged queue time to the page.
+  pebble then replaces. An executor has no per-task timeout: we timed the wait (queue
+  included) and, on expiry, had to terminate the whole executor.
 - Crash isolation: a worker that dies fails only the task it was running
   (``ProcessExpired``); the executor marks the whole pool broken and fails every page in
   flight.
@@ -28,8 +28,10 @@ What this module adds on top:
   A page that runs past the timeout is "extraction timed out" (not retried: a hang
   repeats).
 - A memory cap per worker (``RLIMIT_AS``, setting ``worker_memory_limit``). A page that
-  hits it gets MemoryError in the worker and is "extraction memory limit". A worker that
-  dies outright cannot tell us why, so that case takes the crash path above.
+  hits it gets MemoryError in the worker and is "extraction memory limit" (a little
+  address space is held in reserve so the answer can still be sent); a worker left full
+  by such a page is replaced before its next one. A worker that dies outright cannot
+  tell us why, so that case takes the crash path above.
 - Workers die with their parent: ``PR_SET_PDEATHSIG`` (Linux), set in the worker
   initializer, plus a check of the parent pid right after it for the race; elsewhere a
   watchdog thread in the worker polls the parent pid. A SIGKILLed crawl or daemon leaves
