@@ -36,7 +36,7 @@ class CrawlContext(Protocol):
         """True once ``--limit`` articles were claimed: spiders stop paginating."""
         ...
 
-    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+    async def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
         """Google News article ids already resolved to publisher URLs (never asked twice)."""
         ...
 

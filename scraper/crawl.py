@@ -224,8 +224,8 @@ class SourceCrawl:
         self.claimed += 1
         return True
 
-    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
-        return self.job.service.resolved_gnews(article_ids)
+    async def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+        return await self.job.service.resolved_gnews(article_ids)
 
     def remember_gnews(self, article_id: str, url: str) -> None:
         self.job.service.remember_gnews(article_id, url)
@@ -332,14 +332,19 @@ class CrawlService:
         self.stopping = False
 
     # Google News ids resolved before are never asked again: memory first, then database.
-    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
-        wanted = [i for i in article_ids if i not in self._gnews]
+    async def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The ids known from memory, then from the database (read in a thread: the
+        event loop never waits for the database)."""
+        ids = list(article_ids)
+        wanted = [i for i in ids if i not in self._gnews]
         if wanted and self.database is not None:
             try:
-                self._gnews.update(self.database.resolved_gnews(wanted))
+                found = await asyncio.to_thread(self.database.resolved_gnews, wanted)
             except DatabaseError as exc:
                 log.warning("cannot read resolved Google News links: %s", exc)
-        return {i: self._gnews[i] for i in article_ids if i in self._gnews}
+            else:
+                self._gnews.update(found)
+        return {i: self._gnews[i] for i in ids if i in self._gnews}
 
     def remember_gnews(self, article_id: str, url: str) -> None:
         self._gnews[article_id] = url

@@ -13,7 +13,7 @@ claimed only once resolved, so --limit can stop the chains early.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,7 +60,9 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
         url = search_feed_url(channel.base_url, channel.query, channel.hl, channel.gl, channel.ceid)
         yield self.document_request(url, self.parse_search)
 
-    def parse_search(self, response: Response) -> Iterator[Request]:
+    async def parse_search(self, response: Response) -> AsyncIterator[Request]:
+        """Async: ids resolved by earlier crawls are looked up in the database off the
+        event loop."""
         settings = self.context.settings
         try:
             feed = parse_gnews_document(
@@ -81,15 +83,19 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
             if self.context.limit_reached():
                 return
             if (url := resolve_offline(item.link)) is not None:
-                yield from self.item_article(item, url)
+                for request in self.item_article(item, url):
+                    yield request
             elif (article_id := article_id_from_link(item.link)) is not None:
                 online.setdefault(article_id, item)
             else:
                 self.count_failure(UNRESOLVED, item.link)
-        yield from self.resolve_online(online)
+        known = await self.context.resolved_gnews(list(online)) if online else {}
+        for request in self.resolve_online(online, known):
+            yield request
 
-    def resolve_online(self, items: dict[str, GNewsItem]) -> Iterator[Request]:
-        known = self.context.resolved_gnews(list(items)) if items else {}
+    def resolve_online(
+        self, items: dict[str, GNewsItem], known: dict[str, str]
+    ) -> Iterator[Request]:
         for article_id, item in items.items():
             if article_id in known:
                 yield from self.item_article(item, known[article_id])

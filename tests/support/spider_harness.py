@@ -350,7 +350,7 @@ class _FakeContext:
     def limit_reached(self) -> bool:
         return self._limit is not None and len(self._claimed_urls) >= self._limit
 
-    def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
+    async def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
         ids = list(article_ids)
         self.gnews_lookups.append(ids)
         return {i: self._known_gnews[i] for i in ids if i in self._known_gnews}
