@@ -37,6 +37,14 @@ class Document:
     language: str
     aggregator: str
     content: str
+    # Provenance of ``published`` (issue 8), stored in the database but not in the record
+    # file, whose format is fixed: the value as the page or channel stated it (ISO 8601
+    # with its own offset, or a bare YYYY-MM-DD), and which candidate gave it (feed,
+    # sitemap, jsonld, meta, time, url, text, htmldate, crawl). None when unknown (a
+    # record read back from its file). Not part of equality: a record parsed from its
+    # file equals the document it was rendered from.
+    published_original: str | None = field(default=None, compare=False)
+    date_source: str | None = field(default=None, compare=False)
     id: str = field(init=False)
 
     def __post_init__(self) -> None:

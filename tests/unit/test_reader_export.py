@@ -216,7 +216,7 @@ def config(tmp_path: Path) -> Path:
 def test_db_migrate_creates_the_embedded_database(config: Path, tmp_path: Path) -> None:
     result = runner.invoke(db_app, ["migrate", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == "database schema at version 1\n"
+    assert result.stdout == "database schema at version 2\n"
     assert (tmp_path / "data" / "scraper.db").is_file()
 
 
