@@ -198,19 +198,11 @@ class SourceCrawl:
         return limit is not None and self.claimed >= limit
 
     def claim(self, discovery: Discovery) -> bool:
+        self._record_sighting(discovery)
         if discovery.url in self.job.seen:
             return False  # another channel (or source) of this job listed it already
         self.job.seen.add(discovery.url)
         self.summary.add("discovered")
-        self.job.sink.discovered(
-            DiscoveryRecord(
-                url=discovery.url,
-                source_id=self.source.id,
-                channel=discovery.channel,
-                aggregator=discovery.aggregator,
-                discovered_at=discovery.discovered_at or datetime.now().astimezone(),
-            )
-        )
         since = self.job.options.since
         if since and discovery.published and _as_datetime(discovery.published, since) < since:
             self.summary.skip("older than --since")
@@ -224,6 +216,24 @@ class SourceCrawl:
         self.claimed += 1
         return True
 
+    def _record_sighting(self, discovery: Discovery) -> None:
+        """Keep every channel's sighting of the article, even when another channel of
+        this job listed it first (once per source and channel: a sitemap that lists a
+        URL twice saw it once)."""
+        sighting = (discovery.url, self.source.id, discovery.channel)
+        if sighting in self.job.sightings:
+            return
+        self.job.sightings.add(sighting)
+        self.job.sink.discovered(
+            DiscoveryRecord(
+                url=discovery.url,
+                source_id=self.source.id,
+                channel=discovery.channel,
+                aggregator=discovery.aggregator,
+                discovered_at=discovery.discovered_at or datetime.now().astimezone(),
+            )
+        )
+
     async def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
         return await self.job.service.resolved_gnews(article_ids)
 
@@ -236,7 +246,10 @@ class SourceCrawl:
         return self.job.service.feed_validators(url)
 
     def remember_feed_validators(self, validators: FeedValidators) -> None:
-        if not self.job.options.dry_run:
+        """Keep them only after a run that handled every entry: a --since run skipped
+        the older ones, and a 304 on the next full run would hide them for good."""
+        options = self.job.options
+        if not options.dry_run and options.since is None:
             self.job.service.remember_feed_validators(validators)
 
     # --- the pipeline's entry -------------------------------------------------------
@@ -292,6 +305,8 @@ class _Job:
     options: CrawlOptions
     sink: ArticleSink
     seen: set[str] = field(default_factory=set)
+    # (url, source id, channel) of every sighting recorded in this job.
+    sightings: set[tuple[str, str, str]] = field(default_factory=set)
     output_error: str | None = None  # the first file that could not be written, and why
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -361,3 +362,55 @@ def test_politeness_user_agent_delay_and_backoff_on_429(
     article_times = sorted(r.received_at for r in server.requests if r.path.startswith("/news/"))
     gaps = [b - a for a, b in pairwise(article_times)]
     assert min(gaps) >= 0.2  # delay 0.5 s per host, with Scrapy's ±50% jitter
+
+
+def test_a_since_run_keeps_no_feed_validator_that_would_hide_what_it_skipped(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    paths = serve_articles(server, 2)
+    dates = ["Thu, 02 May 2024 09:30:00 GMT", "Mon, 01 Jan 2024 09:30:00 GMT"]
+    items = [(f"S{n}", server.url(p), d) for n, (p, d) in enumerate(zip(paths, dates, strict=True))]
+    feed = rss_feed(items)
+
+    def feed_answer(request: RecordedRequest) -> Route:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Route(status=304, content_type=None)
+        return Route(body=feed, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    server.route("/feed.xml", feed_answer)
+    project.write_source(feed_source(server))
+
+    code, out, _ = crawl(project, "city", "--since", "2024-04-01")
+    assert code == 0 and "new 1" in out and "older than --since (1)" in out
+
+    # The full run reads the whole feed again and gets the article the first one skipped.
+    code, out, _ = crawl(project, "city")
+    assert code == 0 and "new 1" in out and "known 1" in out
+    assert "If-None-Match" not in server.requests_to("/feed.xml")[-1].headers
+    assert len(project.files()) == 2
+
+
+def test_every_channel_sighting_of_an_article_is_recorded(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    paths = serve_articles(server, 1)
+    server.route("/feed.xml", Route(body=rss_feed([("S0", server.url(paths[0]), None)])))
+    sitemap = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{server.url(paths[0])}</loc><lastmod>2024-05-02</lastmod></url></urlset>"
+    )
+    server.route("/sitemap.xml", Route(body=sitemap, content_type="application/xml"))
+    channels = [
+        {"kind": "feed", "url": server.url("/feed.xml")},
+        {"kind": "sitemap", "url": server.url("/sitemap.xml")},
+    ]
+    project.write_source(feed_source(server, discovery=channels))
+
+    code, out, _ = crawl(project, "city")
+
+    assert code == 0 and "new 1" in out
+    assert len(server.requests_to(paths[0])) == 1  # fetched once
+    with sqlite3.connect(project.root / "data" / "scraper.db") as db:
+        rows = db.execute("SELECT channel FROM discoveries ORDER BY channel").fetchall()
+    assert rows == [("feed",), ("sitemap",)]
