@@ -22,18 +22,24 @@ from scraper.config import (
     SourcesLoad,
     load_settings,
     load_sources_report,
+    unknown_variables,
 )
 from scraper.document import render
-from scraper.logs import one_line, setup_logging
+from scraper.logs import final_line, one_line, setup_logging
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.summary import CrawlSummary
 from scraper.urls import normalize_url
 
+# Plain help text: typer's rich panels print a type beside every flag ("--all <bool>"),
+# which reads as if the flag took a value.
+HELP_SETTINGS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="Keeps a collection of news articles up to date.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=HELP_SETTINGS,
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -41,14 +47,25 @@ err = Console(stderr=True, soft_wrap=True)
 ConfigOpt = Annotated[
     Path,
     typer.Option(
-        "--config", envvar="SCRAPER_CONFIG", help="Folder with settings.yaml and sources/."
+        "--config",
+        envvar="SCRAPER_CONFIG",
+        metavar="DIR",
+        help="Folder with settings.yaml and sources/.",
     ),
 ]
-OutputOpt = Annotated[Path | None, typer.Option("--output", help="Folder of the document files.")]
-DatabaseOpt = Annotated[
-    str | None, typer.Option("--database", help="postgresql://... (default: embedded SQLite).")
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", metavar="DIR", help="Folder of the document files.")
 ]
-VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", metavar="URL", help="postgresql://... (default: embedded SQLite)."),
+]
+VerboseOpt = Annotated[
+    int,
+    typer.Option(
+        "--verbose", "-v", count=True, show_default=False, help="More logging (-vv: more)."
+    ),
+]
 
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
@@ -61,13 +78,23 @@ FLAG_NAMES = {"output_dir": "--output", "database_url": "--database"}
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    print_problems([message])
     raise typer.Exit(code)
 
 
 def print_problems(lines: list[str], label: str = "error") -> None:
     for line in lines:
-        err.print(f"{label}: {line}", markup=False, highlight=False)
+        err.print(final_line(label, line), markup=False, highlight=False)
+
+
+def start_logging(verbose: int, chatty: tuple[str, ...] = ()) -> None:
+    """Logging as SCRAPER_LOG_FORMAT asks (an invalid value ends the command, exit 2),
+    then one warning per SCRAPER_* variable that nothing reads."""
+    try:
+        setup_logging(verbose, chatty=chatty)
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    print_problems(unknown_variables(), "warning")
 
 
 def config_failed(exc: ConfigError) -> NoReturn:
@@ -94,7 +121,9 @@ def select_sources(
 ) -> tuple[list[Source], list[Path]]:
     """The valid sources to crawl, and the invalid files asked for (all of them with
     --all), whose problems are printed; any other invalid file gets one warning line."""
-    if all_ == bool(ids):
+    if all_ and ids:
+        fail("give SOURCE_IDs or --all, not both", EXIT_CONFIG)
+    if not all_ and not ids:
         fail("name one or more SOURCE_IDs, or give --all", EXIT_CONFIG)
     sources = loaded.sources
     if all_ and not sources and not loaded.invalid:
@@ -148,13 +177,19 @@ def print_summary(summaries: dict[str, CrawlSummary], total: CrawlSummary) -> No
 
 @app.command()
 def crawl(
-    source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids to crawl.")] = None,
+    source_ids: Annotated[
+        list[str] | None, typer.Argument(metavar="SOURCE_ID", help="Source ids to crawl.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Crawl every configured source.")] = False,
     config: ConfigOpt = Path("config"),
     output: OutputOpt = None,
     database: DatabaseOpt = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Articles per source at most.")] = None,
-    since: Annotated[str | None, typer.Option(help="Skip articles published before.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Articles per source at most.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(metavar="DATE", help="Skip articles published before.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing.")] = False,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Fetch stored articles again to pick up changes.")
@@ -162,7 +197,7 @@ def crawl(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Crawl sources now and print a summary."""
-    setup_logging(verbose)
+    start_logging(verbose)
     settings, loaded = load_config(config, output, database)
     chosen, broken = select_sources(loaded, source_ids or [], all_)
     from scraper.crawl import CrawlOptions
@@ -200,7 +235,7 @@ def sources(config: ConfigOpt = Path("config"), verbose: VerboseOpt = 0) -> None
     """List the configured sources (validating their files), then each one's last run,
     last success, counts, and whether it is failing. Every problem of every invalid
     file is listed on stderr (exit 2)."""
-    setup_logging(verbose)
+    start_logging(verbose)
     settings, loaded = load_config(config)
     if not loaded.sources and not loaded.invalid:
         out.print("no sources configured")
@@ -262,7 +297,7 @@ def daemon(
     address, 127.0.0.1 by default)."""
     from scraper.daemon import ConfigLocation, DaemonError, run_daemon
 
-    setup_logging(verbose, chatty=("scraper.daemon", "scraper.health"))
+    start_logging(verbose, chatty=("scraper.daemon", "scraper.health"))
     overrides = {"output_dir": output, "database_url": database}
     given = {k: v for k, v in overrides.items() if v is not None}
     location = ConfigLocation(config, given, FLAG_NAMES)
@@ -322,9 +357,13 @@ def _defaults_for(source_id: str | None, config: Path, page_url: str) -> SourceD
 
 @app.command()
 def extract(
-    target: Annotated[str, typer.Argument(help="Article URL or HTML file.")],
-    source: Annotated[str | None, typer.Option("--source", help="Source id for defaults.")] = None,
-    url: Annotated[str | None, typer.Option("--url", help="The page's URL, for a FILE.")] = None,
+    target: Annotated[str, typer.Argument(metavar="URL|FILE", help="Article URL or HTML file.")],
+    source: Annotated[
+        str | None, typer.Option("--source", metavar="ID", help="Source id for defaults.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", metavar="URL", help="The page's URL, for a FILE.")
+    ] = None,
     config: ConfigOpt = Path("config"),
 ) -> None:
     """Extract one article and print its document."""
@@ -346,6 +385,26 @@ def load_settings_only(config: Path) -> Settings:
         return load_settings(config)
     except ConfigError as exc:
         config_failed(exc)
+
+
+def print_version(wanted: bool) -> None:
+    if wanted:
+        from scraper import __version__
+
+        out.print(f"scraper {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def scraper_command(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Keeps a collection of news articles up to date."""
 
 
 app.add_typer(db_app, name="db")

@@ -33,6 +33,8 @@ db_app = typer.Typer(
     name="db",
     help="The database: create or upgrade its schema, bring it level with the files.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 ConfigOption = Annotated[

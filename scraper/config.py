@@ -383,6 +383,30 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     return overrides
 
 
+# SCRAPER_* variables that are not settings but are read elsewhere (the config folder,
+# the log format, the test suite and the benchmarks).
+OTHER_VARIABLES = (
+    "SCRAPER_CONFIG",
+    "SCRAPER_LOG_FORMAT",
+    "SCRAPER_TEST_DATABASE_URL",
+    "SCRAPER_CORPUS_DIR",
+)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per SCRAPER_* environment variable that nothing reads (a misspelt
+    setting would otherwise be ignored in silence), with the closest known name."""
+    env = os.environ if environ is None else environ
+    known = [f"SCRAPER_{name.upper()}" for name in Settings.model_fields] + list(OTHER_VARIABLES)
+    warnings = []
+    for name in sorted(env):
+        if name.startswith("SCRAPER_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"{name} is not a setting and is ignored{hint}")
+    return warnings
+
+
 def load_settings(
     config_dir: Path,
     environ: Mapping[str, str] | None = None,

@@ -47,16 +47,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def log_format(environ: Mapping[str, str] | None = None) -> str:
+    """``text`` or ``json`` from SCRAPER_LOG_FORMAT (unset or empty: text). ValueError
+    names the variable when it holds anything else."""
+    env = os.environ if environ is None else environ
+    value = env.get(LOG_FORMAT_ENV, "").strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise ValueError(f"{LOG_FORMAT_ENV}: {value!r} is not one of: {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def final_line(label: str, message: str, environ: Mapping[str, str] | None = None) -> str:
+    """A command's closing ``error:`` or ``warning:`` line, as a JSON object like every
+    other log line when the log format is JSON."""
+    try:
+        json_format = log_format(environ) == "json"
+    except ValueError:
+        json_format = False
+    if not json_format:
+        return f"{label}: {message}"
+    record = logging.LogRecord("scraper", logging.INFO, "", 0, message, None, None)
+    record.levelname = label.upper()
+    return JsonFormatter().format(record)
+
+
 def setup_logging(
     verbose: int,
     environ: Mapping[str, str] | None = None,
     chatty: tuple[str, ...] = (),
 ) -> None:
     """WARNING by default (INFO for the ``chatty`` loggers, e.g. the daemon's one line per
-    run); -v adds INFO from every part, -vv DEBUG and Scrapy's per-request lines."""
-    env = os.environ if environ is None else environ
+    run); -v adds INFO from every part, -vv DEBUG and Scrapy's per-request lines.
+    ValueError when SCRAPER_LOG_FORMAT is neither text nor json."""
     handler = logging.StreamHandler(sys.stderr)
-    if env.get(LOG_FORMAT_ENV, "").strip().lower() == "json":
+    if log_format(environ) == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -3,6 +3,8 @@ an invalid source file never stops the valid ones."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.cli import Project, run_scraper
@@ -135,3 +137,40 @@ def test_a_bad_variable_or_flag_is_named_not_settings_yaml(project: Project) -> 
     assert by_flag.stderr.splitlines() == [
         "error: --database: must start with postgresql://, postgres:// or sqlite:///"
     ]
+
+
+def test_the_environment_is_checked_and_json_logs_cover_the_final_error(project: Project) -> None:
+    project.write_source(
+        {
+            "id": "city",
+            "name": "City",
+            "homepage": "https://city.example",
+            "discovery": [{"kind": "feed", "url": "https://city.example/rss.xml"}],
+        }
+    )
+    invalid = run_scraper(
+        "sources", "--config", project.config, cwd=project.root, env={"SCRAPER_LOG_FORMAT": "xml"}
+    )
+    assert invalid.returncode == 2
+    assert invalid.stderr == "error: SCRAPER_LOG_FORMAT: 'xml' is not one of: text, json\n"
+
+    misspelt = run_scraper(
+        "sources", "--config", project.config, cwd=project.root, env={"SCRAPER_TIMEZOEN": "UTC"}
+    )
+    assert misspelt.returncode == 0
+    assert misspelt.stderr.splitlines()[0] == (
+        "warning: SCRAPER_TIMEZOEN is not a setting and is ignored (did you mean SCRAPER_TIMEZONE?)"
+    )
+
+    as_json = run_scraper(
+        "crawl",
+        "nope",
+        "--config",
+        project.config,
+        cwd=project.root,
+        env={"SCRAPER_LOG_FORMAT": "json"},
+    )
+    assert as_json.returncode == 2
+    line = json.loads(as_json.stderr)
+    assert line["level"] == "error"
+    assert line["message"] == "unknown source 'nope' (known: city)"

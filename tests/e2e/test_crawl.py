@@ -245,6 +245,7 @@ def test_user_errors_exit_non_zero_with_one_line(server: LocalHTTPServer, projec
 
     result = run_scraper("crawl", "city", "--all", "--config", project.config, cwd=project.root)
     assert result.returncode == 2
+    assert result.stderr.strip() == "error: give SOURCE_IDs or --all, not both"
 
     result = run_scraper(
         "crawl", "city", "--since", "yesterday", "--config", project.config, cwd=project.root
@@ -414,3 +415,17 @@ def test_every_channel_sighting_of_an_article_is_recorded(
     with sqlite3.connect(project.root / "data" / "scraper.db") as db:
         rows = db.execute("SELECT channel FROM discoveries ORDER BY channel").fetchall()
     assert rows == [("feed",), ("sitemap",)]
+
+
+def test_version_and_short_help(project: Project) -> None:
+    from scraper import __version__
+
+    version = run_scraper("--version", cwd=project.root)
+    assert version.returncode == 0
+    assert version.stdout == f"scraper {__version__}\n"
+
+    helped = run_scraper("crawl", "-h", cwd=project.root)
+    assert helped.returncode == 0
+    assert "--dry-run       Write nothing." in helped.stdout  # a flag shows no value type
+    assert "<bool>" not in helped.stdout
+    assert "--limit N" in helped.stdout
