@@ -168,6 +168,9 @@ def summary_line(summary: CrawlSummary) -> str:
 def print_summary(summaries: dict[str, CrawlSummary], total: CrawlSummary) -> None:
     for source_id, summary in summaries.items():
         out.print(f"{source_id}: {summary_line(summary)}", markup=False, highlight=False)
+        for note, count in summary.notes.items():
+            times = f" ({count})" if count > 1 else ""
+            out.print(f"  {note}{times}", markup=False, highlight=False)
         for label, reasons in (("skipped", summary.skipped), ("failed", summary.failed)):
             for reason, count in reasons.most_common():
                 out.print(f"  {label}: {reason} ({count})", markup=False, highlight=False)

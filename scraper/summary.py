@@ -19,6 +19,7 @@ class CrawlSummary:
     fetched: article pages downloaded
     new / updated / unchanged: what storing the resulting documents did
     skipped / failed: reason -> count (a skip is expected, e.g. no date; a failure is not)
+    notes: what a channel did that explains the counts ("feed not modified (304)")
     """
 
     source_id: str
@@ -30,6 +31,7 @@ class CrawlSummary:
     unchanged: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, counter: str, n: int = 1) -> None:
@@ -46,6 +48,10 @@ class CrawlSummary:
         with self._lock:
             self.failed[reason] += n
 
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.notes[text] += 1
+
     @property
     def stored(self) -> int:
         return self.new + self.updated + self.unchanged
@@ -55,6 +61,7 @@ class CrawlSummary:
         data["source_id"] = self.source_id
         data["skipped"] = dict(self.skipped)
         data["failed"] = dict(self.failed)
+        data["notes"] = dict(self.notes)
         return data
 
     def merge(self, other: CrawlSummary) -> None:
@@ -63,3 +70,4 @@ class CrawlSummary:
                 setattr(self, name, getattr(self, name) + getattr(other, name))
             self.skipped.update(other.skipped)
             self.failed.update(other.failed)
+            self.notes.update(other.notes)

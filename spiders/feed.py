@@ -56,6 +56,8 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
 
     def parse_feed(self, response: Response) -> Iterator[Request]:
         if response.status == 304:
+            # Said on the summary, or "discovered 0" would read like a broken feed.
+            self.context.summary.note(f"{self.name}: not modified since the last run (304)")
             self.logger.info("feed not modified since the last run: %s", response.url)
             return
         settings = self.context.settings

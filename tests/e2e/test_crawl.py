@@ -331,6 +331,7 @@ def test_feed_conditional_get_skips_an_unchanged_feed_but_retries_failures(
 
     code, out, _ = crawl(project, "city")
     assert code == 0 and "discovered 0" in out
+    assert "\n  feed: not modified since the last run (304)\n" in out
     last = server.requests_to("/feed.xml")[-1]
     assert last.headers.get("If-None-Match") == '"v1"'
     assert len(project.files()) == 2

@@ -14,11 +14,13 @@ def test_counts_and_reasons_merge() -> None:
     b = CrawlSummary("b")
     b.add("discovered")
     b.fail("article: HTTP 500")
+    b.note("feed: not modified since the last run (304)")
     a.merge(b)
     assert a.discovered == 4 and a.new == 1 and a.stored == 1
     assert a.failed["article: HTTP 500"] == 3
     data = a.as_dict()
     assert data["skipped"] == {"no publication date": 1} and data["source_id"] == "a"
+    assert data["notes"] == {"feed: not modified since the last run (304)": 1}
 
 
 def test_unknown_counter_is_an_error() -> None:
