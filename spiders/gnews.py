@@ -54,6 +54,28 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
     def __init__(self, context: CrawlContext, channel: GNewsChannel, **kwargs: Any) -> None:
         super().__init__(context, channel, **kwargs)
         self.to_resolve: deque[tuple[str, GNewsItem]] = deque()
+        self.unresolved: list[str] = []  # links, for one warning when the channel ends
+
+    def count_failure(self, reason: str, url: str) -> None:
+        """Unresolved links are counted one by one but warned about once, at the end: a
+        feed whose links cannot be resolved would otherwise print a line per item."""
+        if not reason.startswith(UNRESOLVED):
+            super().count_failure(reason, url)
+            return
+        self.context.summary.fail(reason)
+        self.unresolved.append(url)
+        self.logger.info("%s: %s", reason, url)
+
+    def closed(self, reason: str) -> None:
+        if self.unresolved:
+            count = len(self.unresolved)
+            self.logger.warning(
+                "%s: %d link%s could not be resolved to a publisher URL (first: %s)",
+                self.name,
+                count,
+                "" if count == 1 else "s",
+                self.unresolved[0],
+            )
 
     def initial_requests(self) -> Iterable[Request]:
         channel = self.channel

@@ -559,6 +559,10 @@ def test_gnews_items_resolve_to_publisher_articles(
         other.url(f"/articles/{n}") for n in ("online", "known", "offline", "legacy")
     )
     assert run.failed == {"gnews: unresolved link": 2, "gnews: unresolved link (HTTP 429)": 1}
+    # One warning for the three, not one per link.
+    warnings = [line for line in run.log if line.startswith("WARNING")]
+    assert len(warnings) == 1
+    assert "gnews: 3 links could not be resolved to a publisher URL (first: " in warnings[0]
     # Known ids are asked for in one batch and cost no request; new ones are remembered.
     assert run.gnews_lookups == [[ids[n] for n in ("online", "known", "nosig", "junk", "limited")]]
     assert server.requests_to(f"/rss/articles/{ids['known']}") == []
