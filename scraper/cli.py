@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
-import urllib.request
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 from urllib.parse import quote, urlsplit
@@ -24,7 +25,7 @@ from scraper.config import (
     load_sources_report,
     unknown_variables,
 )
-from scraper.document import render
+from scraper.document import Document, render
 from scraper.logs import final_line, one_line, setup_logging
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.summary import CrawlSummary
@@ -313,24 +314,16 @@ def daemon(
     raise typer.Exit(code)
 
 
-def _fetch(url: str, settings: Settings) -> tuple[str, bytes, str | None]:
-    """Final URL, body and declared charset of ``url``, within the size and time limits."""
-    request = urllib.request.Request(url, headers={"User-Agent": settings.user_agent})
-    try:
-        with urllib.request.urlopen(request, timeout=settings.download_timeout) as response:
-            body = response.read(settings.max_download_size + 1)
-            final_url, charset = response.geturl(), response.headers.get_content_charset()
-    except OSError as exc:
-        fail(f"{url}: {exc}")
-    if len(body) > settings.max_download_size:
-        fail(f"{url}: response larger than {settings.max_download_size} bytes")
-    return final_url, body, charset
-
-
 def _read_page(target: str, url: str | None, settings: Settings) -> tuple[str, bytes, str | None]:
     """(normalized URL, body, charset) of an article URL or a saved HTML file."""
+    from scraper.fetch import FetchError, fetch_page
+
     if target.startswith(("http://", "https://")):
-        final_url, body, charset = _fetch(target, settings)
+        try:
+            fetched = fetch_page(target, settings)
+        except FetchError as exc:
+            fail(str(exc))
+        final_url, body, charset = fetched.url, fetched.body, fetched.charset
     else:
         path = Path(target)
         try:
@@ -358,6 +351,29 @@ def _defaults_for(source_id: str | None, config: Path, page_url: str) -> SourceD
     return SourceDefaults("extract", parts.hostname or home, home, None, "Notícias", False)
 
 
+class ExtractFormat(StrEnum):
+    record = "record"
+    json = "json"
+
+
+def document_fields(doc: Document) -> dict[str, str | None]:
+    """A document as JSON-ready fields: the record's, its id, and the date's provenance."""
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "published": doc.published.isoformat(),
+        "published_original": doc.published_original,
+        "date_source": doc.date_source,
+        "type": doc.type,
+        "url": doc.url,
+        "source_name": doc.source_name,
+        "source_url": doc.source_url,
+        "language": doc.language,
+        "aggregator": doc.aggregator,
+        "content": doc.content,
+    }
+
+
 @app.command()
 def extract(
     target: Annotated[str, typer.Argument(metavar="URL|FILE", help="Article URL or HTML file.")],
@@ -367,9 +383,14 @@ def extract(
     url: Annotated[
         str | None, typer.Option("--url", metavar="URL", help="The page's URL, for a FILE.")
     ] = None,
+    output_format: Annotated[
+        ExtractFormat,
+        typer.Option("--format", help="record: the document file's text; json: its fields."),
+    ] = ExtractFormat.record,
     config: ConfigOpt = Path("config"),
 ) -> None:
-    """Extract one article and print its document."""
+    """Extract one article and print its document. A URL is fetched as a crawl would
+    fetch it: through host_map and the address guard, within the size and time limits."""
     from scraper.normalize import process_page
 
     settings = load_settings_only(config)
@@ -380,7 +401,10 @@ def extract(
     outcome = process_page(page)
     if isinstance(outcome, Skip):
         fail(f"{target}: {outcome.reason}")
-    sys.stdout.write(render(outcome))
+    if output_format is ExtractFormat.json:
+        sys.stdout.write(json.dumps(document_fields(outcome), ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(render(outcome))
 
 
 def load_settings_only(config: Path) -> Settings:

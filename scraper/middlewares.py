@@ -27,7 +27,7 @@ def _strip_slash(origin: str) -> str:
     return origin.rstrip("/")
 
 
-def _swap_prefix(url: str, mapping: dict[str, str]) -> str | None:
+def swap_prefix(url: str, mapping: dict[str, str]) -> str | None:
     for prefix, replacement in mapping.items():
         if url == prefix or url.startswith(prefix + "/") or url.startswith(prefix + "?"):
             return replacement + url[len(prefix) :]
@@ -50,7 +50,7 @@ class HostMapMiddleware:
     def process_request(self, request: Request) -> Request | None:
         if _ORIGINAL_URL in request.meta:
             return None
-        mapped = _swap_prefix(request.url, self.forward)
+        mapped = swap_prefix(request.url, self.forward)
         if mapped is None:
             return None
         meta = {**request.meta, _ORIGINAL_URL: request.url}
@@ -59,7 +59,7 @@ class HostMapMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if _ORIGINAL_URL not in request.meta:
             return response
-        original = _swap_prefix(response.url, self.backward)
+        original = swap_prefix(response.url, self.backward)
         return response if original is None else response.replace(url=original)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -430,3 +431,38 @@ def test_version_and_short_help(project: Project) -> None:
     assert "--dry-run       Write nothing." in helped.stdout  # a flag shows no value type
     assert "<bool>" not in helped.stdout
     assert "--limit N" in helped.stdout
+
+
+def test_extract_fetches_through_host_map_and_the_address_guard(
+    tmp_path: Path, server: LocalHTTPServer
+) -> None:
+    server.route("/news/1", Route(body=article_page("Buses for the city", article_paragraphs(1))))
+    project = Project(tmp_path, allowed=[server.authority])
+    project.write_settings(host_map={"https://city.example": server.base_url})
+
+    result = run_scraper(
+        "extract",
+        "https://city.example/news/1",
+        "--format",
+        "json",
+        "--config",
+        project.config,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    fields = json.loads(result.stdout)
+    assert fields["url"] == "https://city.example/news/1"  # named by its public URL
+    assert fields["title"] == "Buses for the city"
+    assert fields["content"] == "\n\n".join(article_paragraphs(1))
+    assert len(server.requests_to("/news/1")) == 1
+
+    # The same server, not allowed: refused before any connection.
+    project = Project(tmp_path, allowed=[])
+    project.write_settings()
+    refused = run_scraper(
+        "extract", server.url("/news/1"), "--config", project.config, cwd=tmp_path
+    )
+    assert refused.returncode == 1
+    assert refused.stderr == f"error: private address: {server.url('/news/1')}\n"
+    assert len(server.requests_to("/news/1")) == 1

@@ -1,0 +1,54 @@
+"""One page fetched outside a crawl (``scraper extract URL``): the same rules as a crawl's
+requests, without starting Scrapy for a single download.
+
+http(s) only, on every redirect hop; connections only to addresses the address guard
+permits (``allow_private_addresses``); ``host_map`` applied, so a page of a mapped site
+is fetched where the crawl would fetch it and named by its public URL; the size and time
+limits of the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scraper.config import Settings
+from scraper.guard import AddressGuard, guarded_opener
+from scraper.middlewares import swap_prefix
+
+
+class FetchError(Exception):
+    """The page could not be fetched; the message is one line."""
+
+
+@dataclass(frozen=True)
+class FetchedBody:
+    url: str  # the final URL after redirects, by its public name (host_map undone)
+    body: bytes
+    charset: str | None  # from the Content-Type header
+
+
+def fetch_page(url: str, settings: Settings) -> FetchedBody:
+    """``url``'s body, or FetchError saying why not."""
+    import urllib.error
+    import urllib.request
+
+    forward = {k.rstrip("/"): v.rstrip("/") for k, v in settings.host_map.items()}
+    backward = {v: k for k, v in forward.items()}
+    target = swap_prefix(url, forward) or url
+    opener = guarded_opener(AddressGuard(settings.allow_private_addresses))
+    request = urllib.request.Request(target, headers={"User-Agent": settings.user_agent})
+    try:
+        with opener.open(request, timeout=settings.download_timeout) as response:
+            body = response.read(settings.max_download_size + 1)
+            final_url = response.geturl()
+            charset = response.headers.get_content_charset()
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"{url}: HTTP {exc.code}") from exc
+    except urllib.error.URLError as exc:
+        reason = str(exc.reason)  # a refusal by the guard names the URL already
+        raise FetchError(reason if target in reason else f"{url}: {reason}") from exc
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"{url}: {exc}") from exc
+    if len(body) > settings.max_download_size:
+        raise FetchError(f"{url}: response larger than {settings.max_download_size} bytes")
+    return FetchedBody(swap_prefix(final_url, backward) or final_url, body, charset)
