@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 import typer
 from rich.console import Console
 
+from scraper.adhoc import AdhocChannels, adhoc_source
 from scraper.cli_db import db_app, export_command, parse_since
 from scraper.config import (
     ConfigError,
@@ -198,12 +199,52 @@ def crawl(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Fetch stored articles again to pick up changes.")
     ] = False,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option("--feed", metavar="URL", help="Ad hoc: crawl this feed (repeatable)."),
+    ] = None,
+    sitemap: Annotated[
+        list[str] | None,
+        typer.Option("--sitemap", metavar="URL", help="Ad hoc: crawl this sitemap (repeatable)."),
+    ] = None,
+    gnews: Annotated[
+        list[str] | None,
+        typer.Option("--gnews", metavar="QUERY", help="Ad hoc: a Google News search (repeatable)."),
+    ] = None,
+    urls: Annotated[
+        Path | None,
+        typer.Option("--urls", metavar="FILE", help="Ad hoc: article URLs, one per line."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", metavar="TEXT", help="Ad hoc: the source's name (default: the host)."
+        ),
+    ] = None,
+    homepage: Annotated[
+        str | None,
+        typer.Option("--homepage", metavar="URL", help="Ad hoc: home URL (default: the site's)."),
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option("--language", metavar="CODE", help="Ad hoc: ISO 639-1 language."),
+    ] = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Crawl sources now and print a summary."""
     start_logging(verbose)
-    settings, loaded = load_config(config, output, database)
-    chosen, broken = select_sources(loaded, source_ids or [], all_)
+    adhoc = AdhocChannels(feed or [], sitemap or [], gnews or [], urls)
+    if adhoc.given:
+        if source_ids or all_:
+            fail("give SOURCE_IDs, --all or ad-hoc channels, not several", EXIT_CONFIG)
+        settings = load_settings_only(config, output, database)
+        try:
+            chosen, broken = [adhoc_source(adhoc, name, homepage, language)], list[Path]()
+        except ConfigError as exc:
+            config_failed(exc)
+    else:
+        settings, loaded = load_config(config, output, database)
+        chosen, broken = select_sources(loaded, source_ids or [], all_)
     from scraper.crawl import CrawlOptions
     from scraper.runner import run_manual_crawl
 
@@ -314,6 +355,39 @@ def daemon(
     raise typer.Exit(code)
 
 
+@app.command()
+def worker(
+    config: ConfigOpt = Path("config"),
+    output: OutputOpt = None,
+    database: DatabaseOpt = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="Sources crawled at once.")
+    ] = 4,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """One member of a fleet (PostgreSQL only): workers on any number of machines share
+    one schedule and crawl every source (SIGTERM stops; SIGHUP reloads).
+
+    Serves /healthz and /metrics like the daemon. See docs/fleet.md."""
+    from scraper.fleet.worker import NeedsPostgres, run_worker
+    from scraper.service.lifecycle import ServiceError
+    from scraper.service.reload import ConfigLocation
+
+    start_logging(verbose, chatty=("scraper.fleet", "scraper.health"))
+    overrides = {"output_dir": output, "database_url": database}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    location = ConfigLocation(config, given, FLAG_NAMES)
+    try:
+        code = run_worker(location, concurrency)
+    except ConfigError as exc:
+        config_failed(exc)
+    except NeedsPostgres as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except ServiceError as exc:
+        fail(str(exc), EXIT_FAILED)
+    raise typer.Exit(code)
+
+
 def _read_page(target: str, url: str | None, settings: Settings) -> tuple[str, bytes, str | None]:
     """(normalized URL, body, charset) of an article URL or a saved HTML file."""
     from scraper.fetch import FetchError, fetch_page
@@ -407,9 +481,11 @@ def extract(
         sys.stdout.write(render(outcome))
 
 
-def load_settings_only(config: Path) -> Settings:
+def load_settings_only(
+    config: Path, output: Path | None = None, database: str | None = None
+) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config, flags=FLAG_NAMES, output_dir=output, database_url=database)
     except ConfigError as exc:
         config_failed(exc)
 

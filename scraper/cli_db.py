@@ -1,4 +1,5 @@
-"""``scraper db migrate``, ``scraper db sync`` and ``scraper export``.
+"""``scraper db migrate``, ``scraper db sync``, ``scraper db identities`` and
+``scraper export``.
 
 The commands are thin: they load the settings, open the database and call the storage
 and export functions. Configuration and database problems end the command with one
@@ -25,13 +26,20 @@ from scraper.document import Document
 from scraper.export import export
 from scraper.storage.base import Database, DatabaseError
 from scraper.storage.open import open_database, sqlite_path
-from scraper.storage.sync import pending_path, read_pending, sync_files
+from scraper.storage.sync import (
+    claim_pending,
+    load_pending,
+    release_pending,
+    replay_discoveries,
+    sync_files,
+)
 
 log = logging.getLogger(__name__)
 
 db_app = typer.Typer(
     name="db",
-    help="The database: create or upgrade its schema, bring it level with the files.",
+    help="The database: create or upgrade its schema, bring it level with the files, "
+    "repair article identities.",
     no_args_is_help=True,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -94,7 +102,16 @@ def migrate_command(
             version = db.migrate()
         finally:
             db.close()
+        engine = None
+        if sqlite_path(settings) is None:
+            # A fleet's job engine lives in PostgreSQL too (scraper.fleet.engine).
+            from scraper.fleet.engine import ENGINE, migrate_engine
+
+            assert settings.database_url is not None
+            engine = f"{ENGINE} {migrate_engine(settings.database_url)}"
     typer.echo(f"database schema at version {version}")
+    if engine is not None:
+        typer.echo(f"job engine schema: {engine}")
 
 
 @db_app.command("sync")
@@ -105,11 +122,15 @@ def sync_command(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000)] = 500,
 ) -> None:
     """Bring the database level with the record files: store every file that has no
-    row, or whose content differs from its row (e.g. after the database was down)."""
+    row, or whose content differs from its row (e.g. after the database was down), and
+    record the sightings crawls journalled meanwhile."""
     with _one_line_errors():
         settings = _settings(config, database, output)
-        # Crawls that found the database down noted which source wrote each file.
-        noted = read_pending(settings.output_dir)
+        # Crawls that found the database down noted which source wrote each file, where
+        # its date came from, and what the discovery channels listed.
+        claimed = claim_pending(settings.output_dir)
+        journal = load_pending(settings.output_dir, discoveries=False, paths=claimed)
+        noted = journal.sources
         by_config = source_guesser(_sources_if_any(config or Path("config")))
         db = open_database(settings)
         try:
@@ -118,14 +139,53 @@ def sync_command(
                 settings.output_dir,
                 lambda doc: noted.get(doc.id) or by_config(doc),
                 batch_size,
+                journal.provenance,
             )
+            sightings = replay_discoveries(db, settings.output_dir, paths=claimed)
         finally:
             db.close()
-        pending_path(settings.output_dir).unlink(missing_ok=True)
+        release_pending(claimed)
     typer.echo(
         f"sync {settings.output_dir}: {result.checked} files, {result.new} new, "
         f"{result.updated} updated, {result.level} already level, "
         f"{result.unreadable} unreadable"
+        + (f", {sightings} journalled sightings recorded" if sightings else "")
+    )
+
+
+@db_app.command("identities")
+def identities_command(
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    output: OutputOption = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix the rows listed (see docs/schema.md).")
+    ] = False,
+) -> None:
+    """List stored articles whose identity the URL rule before issue 8 may have got
+    wrong (collapsed, to re-key, duplicate), one line each; --repair fixes them."""
+    from scraper.identities import find_problems
+    from scraper.identities import repair as repair_rows
+
+    with _one_line_errors():
+        settings = _settings(config, database, output)
+        db = open_database(settings)
+        try:
+            problems = find_problems(db)
+            for problem in problems:
+                typer.echo(problem.describe())
+            if not repair:
+                verdict = "; run with --repair to fix them" if problems else ""
+                typer.echo(f"{len(problems)} rows to repair{verdict}")
+                return
+            result = repair_rows(db, settings.output_dir, problems)
+        finally:
+            db.close()
+    for failure in result.failed:
+        typer.echo(f"not repaired: {failure}")
+    typer.echo(
+        f"repaired {result.deleted + result.rekeyed} rows: {result.deleted} deleted "
+        f"(fetched again by the next crawl), {result.rekeyed} re-keyed"
     )
 
 

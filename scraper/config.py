@@ -50,6 +50,17 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _iana_zone(value: str) -> str:
+    """``value`` when it names an IANA time zone ("Europe/Kyiv")."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as 'Europe/Kyiv'"
+        ) from exc
+    return value
+
+
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``30m``, ``1h30m``, ``2d``: a positive duration."""
     text = str(text).strip().replace(" ", "")
@@ -147,14 +158,32 @@ class GNewsChannel(_Channel):
     _check_url = field_validator("base_url")(_http_url)
 
 
-Channel = Annotated[
-    FeedChannel | SitemapChannel | ListingChannel | GNewsChannel, Field(discriminator="kind")
-]
+class UrlsChannel(_Channel):
+    """Article URLs given one by one (``scraper crawl --urls FILE``, or a source that
+    follows a fixed set of pages)."""
 
-DEFAULT_AGGREGATOR = {"feed": "RSS", "sitemap": "Sitemap", "listing": "Web", "gnews": "GNews"}
+    kind: Literal["urls"]
+    urls: list[str] = Field(min_length=1)
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, values: list[str]) -> list[str]:
+        return [_http_url(value) for value in values]
 
 
-def aggregator_label(channel: FeedChannel | SitemapChannel | ListingChannel | GNewsChannel) -> str:
+AnyChannel = FeedChannel | SitemapChannel | ListingChannel | GNewsChannel | UrlsChannel
+Channel = Annotated[AnyChannel, Field(discriminator="kind")]
+
+DEFAULT_AGGREGATOR = {
+    "feed": "RSS",
+    "sitemap": "Sitemap",
+    "listing": "Web",
+    "gnews": "GNews",
+    "urls": "Web",
+}
+
+
+def aggregator_label(channel: AnyChannel) -> str:
     return channel.aggregator or DEFAULT_AGGREGATOR[channel.kind]
 
 
@@ -162,6 +191,42 @@ class CrawlPolicy(_Strict):
     delay: float = Field(default=1.0, ge=0, le=3600)
     concurrency: int = Field(default=2, ge=1, le=64)
     robots: bool = True
+
+
+_ZERO_DURATION = re.compile(r"0+(?:\.0+)?[smhd]?")
+
+
+class RefreshPolicy(_Strict):
+    """Which stored articles are fetched again to pick up changes: those published
+    within ``window`` of now (0 turns this off) whose last fetch is at least ``every``
+    old. Outside the window only a channel's modification time brings an article back."""
+
+    window: timedelta = timedelta(days=2)
+    every: timedelta = timedelta(hours=6)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        if _ZERO_DURATION.fullmatch(str(value).strip()):
+            return timedelta(0)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or 0 to never refresh") from exc
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every(cls, value: Any) -> Any:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _signs(self) -> RefreshPolicy:
+        # Reached by timedelta values given in code; YAML strings are checked above.
+        if self.window < timedelta(0) or self.every <= timedelta(0):
+            raise ValueError("window must be 0 or positive, every positive")
+        return self
 
 
 class Source(_Strict):
@@ -173,10 +238,20 @@ class Source(_Strict):
     schedule: Schedule = Schedule(every=timedelta(hours=1))
     discovery: list[Channel] = Field(min_length=1)
     crawl: CrawlPolicy = CrawlPolicy()
+    # Fetch recent articles again to pick up corrections: {window: 2d, every: 6h}.
+    refresh: RefreshPolicy = RefreshPolicy()
     # Use the crawl time when neither the channel nor the page gives a publication date.
     allow_crawl_time: bool = False
+    # The IANA zone the publisher writes its local times in: a date with a time but no
+    # UTC offset (feed, sitemap or page) is read in it. Unset: read in the output zone.
+    timezone: str | None = None
 
     _check_homepage = field_validator("homepage")(_http_url)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _iana_zone(value)
 
     @field_validator("id")
     @classmethod
@@ -230,11 +305,7 @@ class Settings(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return _iana_zone(value)
 
     @field_validator("allow_private_addresses")
     @classmethod

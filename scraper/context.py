@@ -13,6 +13,7 @@ from typing import Protocol
 from scraper.config import Settings, Source
 from scraper.models import Discovery, SourceDefaults
 from scraper.storage.base import FeedValidators
+from scraper.storage.checks import ArticleCheck
 from scraper.summary import CrawlSummary
 
 
@@ -28,7 +29,8 @@ class CrawlContext(Protocol):
         """Count the discovery and say whether its article page should be fetched.
 
         False when this job already claimed the URL (another channel listed it), when it
-        is stored and the channel reports no newer modification, when it is older than
+        is stored and neither the channel reports a newer modification nor the source's
+        refresh policy wants it again (scraper.refresh), when it is older than
         ``--since``, or when ``--limit`` articles were already claimed."""
         ...
 
@@ -51,4 +53,17 @@ class CrawlContext(Protocol):
 
     def remember_feed_validators(self, validators: FeedValidators) -> None:
         """Keep the validators of a discovery document whose entries were all handled."""
+        ...
+
+    def stored_validators(self, discovery: Discovery) -> ArticleCheck | None:
+        """The last fetch of a claimed article that is stored already (fetched again for
+        a change), when its page came with an ETag or Last-Modified: the article request
+        sends them back (If-None-Match / If-Modified-Since). None for a new article."""
+        ...
+
+    def not_modified(
+        self, discovery: Discovery, etag: str | None, last_modified: str | None
+    ) -> None:
+        """The page of a stored article answered 304 to a conditional GET: count it as
+        unchanged and remember the fetch (with the answer's validators, if any)."""
         ...

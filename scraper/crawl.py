@@ -14,10 +14,11 @@ import logging
 import time
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from datetime import time as day_time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scrapy import signals
 from scrapy.crawler import AsyncCrawlerRunner, Crawler
@@ -25,12 +26,23 @@ from scrapy.settings import Settings as ScrapySettings
 from twisted.python.failure import Failure
 
 from scraper.config import Settings, Source
+from scraper.dates import to_output_zone
+from scraper.document import Document
 from scraper.logs import one_line
 from scraper.lru import BoundedCache
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.reactor import ASYNCIO_REACTOR
+from scraper.reader import read_document
+from scraper.refresh import changed_since, publication_time, refresh_due
 from scraper.sink import ArticleSink
-from scraper.storage.base import Database, DatabaseError, DiscoveryRecord, FeedValidators
+from scraper.storage.base import (
+    AliasRecord,
+    Database,
+    DatabaseError,
+    DiscoveryRecord,
+    FeedValidators,
+)
+from scraper.storage.checks import ArticleCheck, CheckLog, valid_validator
 from scraper.storage.files import FileStore
 from scraper.summary import CrawlSummary
 from scraper.urls import article_id
@@ -41,6 +53,9 @@ log = logging.getLogger(__name__)
 # Entries in each in-memory cache of a long-lived process (about 200 bytes each).
 CACHE_SIZE = 100_000
 RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
+# The skip reason of a page whose canonical link names an article stored already: its URL
+# became an alias of that article instead of a second copy of it.
+ALIAS_REASON = "alias of a stored article (canonical link)"
 
 
 @dataclass(frozen=True)
@@ -174,10 +189,11 @@ def source_settings(base: dict[str, Any], source: Source) -> ScrapySettings:
     return settings
 
 
-def _as_datetime(value: datetime | date, like: datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=like.tzinfo)
-    return datetime.combine(value, day_time(), tzinfo=like.tzinfo)
+def _file_time(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    except OSError:
+        return None
 
 
 class SourceCrawl:
@@ -191,6 +207,8 @@ class SourceCrawl:
         self.claimed = 0
         self.defaults = SourceDefaults.of(source)
         self.broken_channels: list[str] = []
+        # The zone the source writes zone-less times in (None: the output zone's).
+        self.source_zone = ZoneInfo(source.timezone) if source.timezone else None
 
     # --- CrawlContext -------------------------------------------------------------
     def limit_reached(self) -> bool:
@@ -204,7 +222,9 @@ class SourceCrawl:
         self.job.seen.add(discovery.url)
         self.summary.add("discovered")
         since = self.job.options.since
-        if since and discovery.published and _as_datetime(discovery.published, since) < since:
+        published = discovery.published
+        zone = self.settings.zone
+        if since and published and to_output_zone(published, zone, self.source_zone) < since:
             self.summary.skip("older than --since")
             return False
         if self._already_stored(discovery):
@@ -252,6 +272,31 @@ class SourceCrawl:
         if not options.dry_run and options.since is None:
             self.job.service.remember_feed_validators(validators)
 
+    def stored_validators(self, discovery: Discovery) -> ArticleCheck | None:
+        if self.job.options.refresh:
+            return None  # every page whole: a new extractor may read it differently
+        stored_id = self.stored_id(discovery)
+        check = self.job.service.checks.get(stored_id)
+        if check is None or not check.has_validators:
+            return None
+        # A 304 is only of use while the article's file is there.
+        return check if self.job.service.files.known_path(stored_id) is not None else None
+
+    def not_modified(
+        self, discovery: Discovery, etag: str | None, last_modified: str | None
+    ) -> None:
+        self.summary.add("unchanged")
+        check = self.job.service.checks.get(self.stored_id(discovery))
+        if check is not None and not self.job.options.dry_run:
+            self.job.service.checks.note(
+                replace(
+                    check,
+                    fetched_at=datetime.now().astimezone(),
+                    etag=valid_validator(etag) or check.etag,
+                    last_modified=valid_validator(last_modified) or check.last_modified,
+                )
+            )
+
     # --- the pipeline's entry -------------------------------------------------------
     async def handle(self, page: FetchedPage) -> None:
         """Extract ``page`` in a worker process and store the document."""
@@ -261,13 +306,16 @@ class SourceCrawl:
             log.info(
                 "%s %s: %s", "failed" if outcome.failure else "skipped", page.url, outcome.reason
             )
+            self._note_fetch_of_stored(page)
             return
         since = self.job.options.since
         if since is not None and outcome.published < since:
             self.summary.skip("older than --since")
+            self._note_fetch_of_stored(page)
             return
-        if page.discovery.modified is not None:
-            self.job.service.checked[page.discovery.url] = page.fetched_at
+        if outcome.canonical_url is not None and await self._alias_of_stored(page, outcome):
+            self._note_fetch_of_stored(page)
+            return
         if outcome.url != page.discovery.url:
             # Redirected: the listed URL names the stored article from now on.
             self.job.service.redirects[page.discovery.url] = outcome.id
@@ -278,25 +326,87 @@ class SourceCrawl:
             self.summary.fail(f"file write: {reason}")
             self.job.output_error = self.job.output_error or f"{reason} ({exc.filename})"
             log.error("cannot write the file of %s: %s", page.url, exc)
+            return
+        if not self.job.options.dry_run:
+            # The last fetch and the page's validators: when to fetch it again, and how.
+            self.job.service.checks.note(
+                ArticleCheck(
+                    outcome.id,
+                    page.fetched_at,
+                    outcome.published,
+                    valid_validator(page.etag),
+                    valid_validator(page.last_modified),
+                )
+            )
+
+    def _note_fetch_of_stored(self, page: FetchedPage) -> None:
+        """The page of a stored article was fetched but gave nothing to store (a skip, an
+        alias): still a fetch, or the refresh policy would ask for it on every run."""
+        if self.job.options.dry_run:
+            return
+        stored_id = self.stored_id(page.discovery)
+        check = self.job.service.checks.get(stored_id)
+        if check is not None:
+            self.job.service.checks.note(replace(check, fetched_at=page.fetched_at))
+        elif self.job.service.files.known_path(stored_id) is not None:
+            self.job.service.checks.note(ArticleCheck(stored_id, page.fetched_at))
+
+    async def _alias_of_stored(self, page: FetchedPage, doc: Document) -> bool:
+        """When ``doc``'s same-site canonical link names an article stored already, and
+        ``doc`` is not stored under its own URL, record its URL as an alias of that
+        article instead of storing a second copy: True when it did. A canonical link to a
+        stored article with another title and another first paragraph is a site's
+        template bug, not the same article: ignored."""
+        assert doc.canonical_url is not None
+        service = self.job.service
+        if service.files.known_path(doc.id) is not None:
+            return False  # an article of its own already: it stays one
+        target = service.redirects.get(doc.canonical_url) or article_id(doc.canonical_url)
+        path = service.files.known_path(target)
+        if path is None or target == doc.id:
+            return False
+        if not await asyncio.to_thread(_same_article, path, doc):
+            log.info("canonical link of %s names another article: ignored", page.url)
+            return False
+        self.summary.skip(ALIAS_REASON)
+        now = datetime.now().astimezone()
+        for url in dict.fromkeys((doc.url, page.discovery.url)):
+            if article_id(url) != target:
+                service.redirects[url] = target
+                self.job.sink.alias(AliasRecord(url=url, article_id=target, created_at=now))
+        log.info("%s: alias of the stored article %s (canonical link)", page.url, target)
+        return True
+
+    def stored_id(self, discovery: Discovery) -> str:
+        """The id the listed article is stored under (a redirect may have named it)."""
+        return self.job.service.redirects.get(discovery.url) or article_id(discovery.url)
 
     def _already_stored(self, discovery: Discovery) -> bool:
+        """True when the article is stored and needs no fetch now: its channel gives no
+        modification since the last fetch and the source's refresh policy wants none
+        (scraper.refresh)."""
         if self.job.options.refresh:
             return False
-        stored_id = self.job.service.redirects.get(discovery.url) or article_id(discovery.url)
+        stored_id = self.stored_id(discovery)
         # The index was brought up to date off the event loop when the job started;
         # this lookup takes no lock (a writer may hold the file lock while it fsyncs).
         path = self.job.service.files.known_path(stored_id)
         if path is None:
             return False
-        if discovery.modified is None:
-            return True
-        try:
-            stored_at = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-        except OSError:
+        # The check log (loaded off the loop at the job's start) knows the last fetch;
+        # without it, the file's time (its last change, so a fetch at least as late).
+        check = self.job.service.checks.get(stored_id)
+        last_fetched = check.fetched_at if check is not None else _file_time(path)
+        zone, source_zone = self.settings.zone, self.source_zone
+        if last_fetched is None or changed_since(
+            discovery.modified, last_fetched, zone, source_zone
+        ):
             return False
-        # An unchanged article keeps its file's time, so also ask when it was last fetched.
-        checked_at = self.job.service.checked.get(discovery.url, stored_at)
-        return _as_datetime(discovery.modified, stored_at) <= max(stored_at, checked_at)
+        published = publication_time(check, discovery.published, path, zone, source_zone)
+        if published is None:
+            return True
+        now = datetime.now(UTC)
+        return not refresh_due(self.source.refresh, published, last_fetched, now)
 
 
 @dataclass
@@ -334,10 +444,10 @@ class CrawlService:
         # Listed URL -> id of the article it redirected to, so a daemon does not fetch a
         # redirecting link again on every run (memory only: a process's lifetime).
         self.redirects: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
-        # Listed URL -> when it was last fetched, for links whose channel gives a
-        # modification time: a page the site touched without changing its article is
-        # fetched once for that touch, not on every run after it.
-        self.checked: BoundedCache[str, datetime] = BoundedCache(CACHE_SIZE)
+        # Stored article id -> its last fetch and validators, kept beside the files: a
+        # page the site touched without changing its article is fetched once for that
+        # touch, and a recent article again once its last fetch is ``refresh.every`` old.
+        self.checks = CheckLog(settings.output_dir)
         self.active: dict[str, SourceCrawl] = {}
         # Sources crawling at once, across every job of this process (the daemon runs
         # many jobs concurrently); per-host limits come from each source's crawl policy.
@@ -380,6 +490,17 @@ class CrawlService:
         except DatabaseError as exc:
             log.warning("cannot read feed validators: %s", exc)
 
+    def load_aliases(self) -> dict[str, str]:
+        """Every alias URL in the database with its stored article's id (call in a
+        thread). When the database fails, aliases are fetched again: no harm done."""
+        if self.database is None:
+            return {}
+        try:
+            return self.database.aliases()
+        except DatabaseError as exc:
+            log.warning("cannot read article aliases: %s", exc)
+            return {}
+
     def remember_feed_validators(self, validators: FeedValidators) -> None:
         self._validators[validators.url] = validators
         self._validators_new[validators.url] = validators
@@ -418,6 +539,9 @@ class CrawlService:
             log.error("cannot write to the output folder %s: %s", self.files.root, exc)
             report.seconds = time.monotonic() - started
             return report
+        await asyncio.to_thread(self.checks.load)  # what other processes fetched since
+        # Off the event loop too: URLs known as aliases count as their stored articles.
+        self.redirects.update(await asyncio.to_thread(self.load_aliases))
         for context in contexts:
             self.active[context.source.id] = context
 
@@ -436,6 +560,8 @@ class CrawlService:
             await sink.flush()
             await asyncio.to_thread(self._save_gnews)
             await asyncio.to_thread(self._save_feed_validators)
+            if not options.dry_run:
+                await asyncio.to_thread(self.checks.save)
             for context in contexts:
                 self.active.pop(context.source.id, None)
                 if context.broken_channels:
@@ -485,11 +611,11 @@ class CrawlService:
         """(entries, evictions) of each bounded cache, for /metrics."""
         caches: dict[str, BoundedCache[str, Any]] = {
             "redirects": self.redirects,
-            "checked_pages": self.checked,
             "gnews_ids": self._gnews,
             "feed_validators": self._validators,
         }
         sizes = {name: (len(cache), cache.evictions) for name, cache in caches.items()}
+        sizes["article_checks"] = (len(self.checks), 0)  # bounded by its retention
         from scraper.guard import current_guard
 
         guard = current_guard()
@@ -523,6 +649,21 @@ class ChannelErrors:
         self.context.summary.fail(reason)
         log.error("%s: %s: %s", self.context.source.id, reason, one_line(exc))
         log.info("traceback of the %s error above:\n%s", self.kind, traceback_text)
+
+
+def _same_article(path: Path, doc: Document) -> bool:
+    """Whether the record file at ``path`` holds the article ``doc`` is another copy of:
+    the same title or the same first paragraph (compared without case and spacing)."""
+    try:
+        stored = read_document(path)
+    except (OSError, ValueError):
+        return False
+    same_title = _comparable(stored.title) == _comparable(doc.title)
+    return same_title or _comparable(stored.paragraphs[0]) == _comparable(doc.paragraphs[0])
+
+
+def _comparable(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def _got_answers(crawler: Crawler) -> bool:

@@ -8,7 +8,6 @@ spider prefixes it with the channel kind, e.g. "feed: not a feed").
 
 from __future__ import annotations
 
-import email.utils
 import heapq
 import itertools
 import json
@@ -27,6 +26,13 @@ from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
+# Entry dates are read by scraper.dates.parse_date, the one date parser of the service
+# (re-exported here): an instant keeps its offset, a zone-less time stays naive (read
+# later in the source's zone, else the output zone), a day or a zone-less midnight is a
+# ``date``.
+from scraper.dates import parse_date as parse_date
+from scraper.dates import parse_feed_date, to_output_zone
+
 # Decompressed documents are bounded like downloads are (the spiders pass the download
 # size limit): a gzip bomb must not eat memory.
 DEFAULT_MAX_UNCOMPRESSED = 50 * 1024 * 1024
@@ -35,9 +41,6 @@ MAX_GZIP_LAYERS = 2
 # The skip reason (after "<kind>: ") of entries past Settings.max_items_per_channel.
 OVER_MAX_ITEMS = "over max_items_per_channel"
 _GZIP_MAGIC = b"\x1f\x8b"
-_DATE_ONLY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-_MERIDIEM = re.compile(r"\d\s*([AP])\.?M\.?(?:\s|$)", re.IGNORECASE)
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
 
@@ -100,93 +103,12 @@ class ListingPage:
 # --- dates ---------------------------------------------------------------------------
 
 
-def parse_date(text: str | None, *, midnight_is_day: bool = True) -> datetime | date | None:
-    """A publication time as feeds and sitemaps write it.
-
-    Returns an aware datetime, or a ``date`` when the value names only a day. A time of
-    exactly 00:00:00 also counts as a bare day (unless ``midnight_is_day`` is False):
-    that is how most generators write a date they have no time for, and converting it to
-    another zone would move the article to the previous day (DESIGN section 2). Values
-    without a UTC offset are taken as UTC, as feedparser does. None when the text is not
-    a date this function knows.
-    """
-    if text is None or not text.strip():
-        return None
-    text = text.strip()
-    if match := _DATE_ONLY.match(text):
-        return _safe_date(*(int(g) for g in match.groups()))
-    value = _parse_iso(text) or _parse_rfc822(text) or _parse_slashed(text)
-    if isinstance(value, datetime) and midnight_is_day:
-        return _day_if_midnight(value)
-    return value
-
-
-def _safe_date(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _parse_iso(text: str) -> datetime | None:
-    try:
-        return _aware(datetime.fromisoformat(text))
-    except ValueError:
-        return None
-
-
-def _parse_rfc822(text: str) -> datetime | None:
-    try:
-        value = _aware(email.utils.parsedate_to_datetime(text))
-    except (TypeError, ValueError, IndexError):
-        return None
-    # email.utils reads a trailing "PM" ("Sat, Dec 16 2023 02:02:33 PM") as an unknown
-    # zone and drops it, which would put the article twelve hours early.
-    if (meridiem := _MERIDIEM.search(text)) and value.hour <= 12:
-        hour = value.hour % 12 + (12 if meridiem.group(1).upper() == "P" else 0)
-        value = value.replace(hour=hour)
-    return value
-
-
-def _parse_slashed(text: str) -> datetime | date | None:
-    match = _SLASH_DATE.match(text)
-    if not match:
-        return None
-    year, month, day, hour, minute, second = match.groups()
-    if hour is None:
-        return _safe_date(int(year), int(month), int(day))
-    try:
-        return _aware(
-            datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
-        )
-    except ValueError:
-        return None
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _day_if_midnight(value: datetime) -> datetime | date:
-    if value.time() == time(0, 0) and value.microsecond == 0:
-        return value.date()
-    return value
-
-
-def _from_struct(parsed: Any) -> datetime | None:
-    """feedparser's own parse (a UTC struct_time), for formats parse_date doesn't know."""
-    try:
-        year, month, day, hour, minute, second = (int(v) for v in parsed[:6])
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except (TypeError, ValueError):
-        return None
-
-
 def as_modified(value: datetime | date | None) -> datetime | None:
-    """A change time for Discovery.modified, which only compares: a bare day is its start."""
+    """A change time for Discovery.modified, which only compares: a bare day is its
+    start, a zone-less time like any other (scraper.dates.to_output_zone reads both)."""
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.combine(value, time(0, 0), tzinfo=UTC)
+    return datetime.combine(value, time(0, 0))
 
 
 # --- feeds ---------------------------------------------------------------------------
@@ -397,17 +319,11 @@ def _is_http(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _entry_date(raw: Any, key: str, *, midnight_is_day: bool = True) -> datetime | date | None:
+def _entry_date(raw: Any, key: str) -> datetime | date | None:
     # dict.get: feedparser's own lookup answers "updated" with "published" when an entry
     # has no update time, which would invent a modification.
     text = dict.get(raw, key)
-    value = parse_date(text if isinstance(text, str) else None, midnight_is_day=midnight_is_day)
-    parsed = dict.get(raw, f"{key}_parsed")
-    if value is None and parsed:
-        value = _from_struct(parsed)
-        if value is not None and midnight_is_day:
-            value = _day_if_midnight(value)
-    return value
+    return parse_feed_date(text if isinstance(text, str) else None, dict.get(raw, f"{key}_parsed"))
 
 
 def _looks_like_json(body: bytes) -> bool:
@@ -489,8 +405,9 @@ def parse_gnews_document(
             GNewsItem(
                 link=_join(url, link.strip()),
                 title=title.strip() or None if title else None,
-                # Google's pubDate is a real instant, even at 00:00:00 GMT.
-                published=_entry_date(raw, "published", midnight_is_day=False),
+                # Google's pubDate is an instant, even at 00:00:00 GMT (as any time
+                # with an offset is).
+                published=_entry_date(raw, "published"),
                 publisher_name=name.strip() or None if name else None,
                 publisher_url=href.strip() or None if href else None,
             )
@@ -616,8 +533,9 @@ _UNDATED = datetime.min.replace(tzinfo=UTC)
 
 def entry_time(entry: Entry) -> datetime:
     """How new an entry is: its publication time, else its lastmod; undated entries
-    are the oldest."""
-    return as_modified(entry.published) or entry.modified or _UNDATED
+    are the oldest. Only for ordering: a zone-less value is taken as UTC."""
+    value = entry.published or entry.modified
+    return _UNDATED if value is None else to_output_zone(value, UTC)
 
 
 class _NewestEntries:

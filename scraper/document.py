@@ -45,6 +45,10 @@ class Document:
     # file equals the document it was rendered from.
     published_original: str | None = field(default=None, compare=False)
     date_source: str | None = field(default=None, compare=False)
+    # The identity of the page's same-site <link rel=canonical> when it names another
+    # URL than ``url`` (issue 8): the crawl makes ``url`` an alias of that article when it
+    # is stored already. Neither in the record file nor in the articles row.
+    canonical_url: str | None = field(default=None, compare=False)
     id: str = field(init=False)
 
     def __post_init__(self) -> None:

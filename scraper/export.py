@@ -4,11 +4,13 @@ From the database (``articles_since``: a server-side cursor on PostgreSQL, a cur
 SQLite) or, without one, from the record files; one article in memory at a time.
 
 * ``jsonl``: one JSON object per line with the columns of ``articles``
-  (docs/schema.md); ``published_at`` in the output time zone, other times in UTC.
-  Exported from the files, ``source_id`` and ``first_seen_at`` are null and
-  ``updated_at`` is the file's modification time.
+  (docs/schema.md), ``published_original`` and ``date_source`` (the date's provenance)
+  included, null for rows stored without it; ``published_at`` in the output time zone,
+  other times in UTC. Exported from the files, ``source_id``, ``first_seen_at`` and the
+  provenance are null (a record file does not hold them) and ``updated_at`` is the
+  file's modification time.
 * ``md``: each article as its record text (DESIGN section 2), records separated by
-  one blank line.
+  one blank line. The record format is fixed: it has no place for the provenance.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def _file_rows(
             "url": doc.url,
             "title": doc.title,
             "published_at": doc.published.astimezone(zone) if zone else doc.published,
+            "published_original": None,
+            "date_source": None,
             "type": doc.type,
             "source_id": None,
             "source_name": doc.source_name,

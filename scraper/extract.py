@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
 
+from scraper.dates import DateClue, Role, find_visible_date
 from scraper.text import paragraphs as split_paragraphs
 from scraper.text import single_line
 
@@ -143,9 +144,26 @@ def parse_html(text: str) -> HtmlElement:
     if "<" not in text:
         raise UnusablePage("not HTML")
     tree = load_html(text)
+    if tree is not None and tree.tag != "html" and "<html" in text[:65536].lower():
+        # Output before the document (a PHP warning above <!DOCTYPE>) makes the parser
+        # take the page for a fragment; browsers show it all the same, and so does this.
+        document = _parse_document(text)
+        tree = document if document is not None else tree
     if tree is None or tree.find(".//body") is None:
         raise UnusablePage("not HTML")
     return tree
+
+
+def _parse_document(text: str) -> HtmlElement | None:
+    import lxml.html
+
+    try:
+        document = lxml.html.document_fromstring(text)
+    except ValueError:  # a str with an XML encoding declaration
+        document = lxml.html.document_fromstring(text.encode("utf-8"))
+    except Exception:
+        return None
+    return document if document.find(".//body") is not None else None
 
 
 # --------------------------------------------------------------------------- metadata
@@ -164,7 +182,8 @@ _ARTICLE_TYPES = (
     "Report",
     "WebPage",
 )
-# Meta tags with the publication time, most trusted first.
+# Meta tags with the publication time, most trusted first; then any other key that says
+# it holds a publication (or modification) date. Their meaning is in their names.
 _PUBLISHED_META = (
     "article:published_time",
     "og:article:published_time",
@@ -174,20 +193,40 @@ _PUBLISHED_META = (
     "publishdate",
     "publish-date",
     "publish_date",
-    "date",
     "dc.date.issued",
-    "dc.date",
     "dcterms.issued",
-    "dcterms.date",
     "dc.date.created",
-    "sailthru.date",
+    "dcterms.created",
     "parsely-pub-date",
+    "sailthru.date",
     "cxenseparse:publishtime",
     "article.published",
     "published",
     "release_date",
 )
-_PUBLISHED_META_RANK = {name: rank for rank, name in enumerate(_PUBLISHED_META)}
+_MODIFIED_META = (
+    "article:modified_time",
+    "og:updated_time",
+    "og:article:modified_time",
+    "datemodified",
+    "dc.date.modified",
+    "dcterms.modified",
+    "last-modified",
+    "lastmod",
+    "modified",
+    "updated",
+)
+# A date of unsaid meaning: some sites put the publication there, others the last update.
+_UNSAID_META = ("date", "dc.date", "dcterms.date")
+_PUBLISHED_KEY = re.compile(r"publi(?:sh|cation)|pub[-_.]?date|created|issued|release")
+_MODIFIED_KEY = re.compile(r"modif|updat|revis|lastmod")
+# Names of the page's dates in microdata (itemprop) and JSON-LD.
+_SCHEMA_DATES: tuple[tuple[str, Role], ...] = (
+    ("datePublished", "published"),
+    ("dateCreated", "published"),
+    ("uploadDate", "published"),
+    ("dateModified", "modified"),
+)
 
 
 @dataclass(frozen=True)
@@ -201,8 +240,11 @@ class PageMetadata:
     site_names: tuple[str, ...]
     description: str | None
     authors: tuple[str, ...]
-    # Raw date strings, most trusted first: JSON-LD datePublished, then meta tags.
-    published: tuple[str, ...]
+    # Dates as found (JSON-LD, meta tags, <time> elements, date lines by the headline),
+    # each source's most trusted first; scraper.dates reads and weighs them.
+    dates: tuple[DateClue, ...]
+    # How the page writes "12/06/2023": month first (US) or day first; None: unknown.
+    month_first: bool | None = None
 
     @property
     def headlines(self) -> tuple[str, ...]:
@@ -214,6 +256,7 @@ class PageMetadata:
 def read_metadata(tree: HtmlElement) -> PageMetadata:
     objects = list(_article_objects(tree))
     jsonld = objects[0] if objects else {}
+    month_first = _month_first(tree)
     return PageMetadata(
         og_title=_first_meta(tree, "og:title", "twitter:title"),
         jsonld_headline=_jsonld_text(jsonld.get("headline")) or _jsonld_text(jsonld.get("name")),
@@ -223,7 +266,8 @@ def read_metadata(tree: HtmlElement) -> PageMetadata:
         description=_first_meta(tree, "og:description", "description", "twitter:description")
         or _jsonld_text(jsonld.get("description")),
         authors=_authors(tree, objects),
-        published=_published_candidates(tree, objects),
+        dates=_date_clues(tree, objects, month_first),
+        month_first=month_first,
     )
 
 
@@ -333,20 +377,268 @@ def _authors(tree: HtmlElement, objects: list[dict[str, Any]]) -> tuple[str, ...
     return tuple(dict.fromkeys(n for n in names if n and "://" not in n))
 
 
-def _published_candidates(tree: HtmlElement, objects: list[dict[str, Any]]) -> tuple[str, ...]:
-    from_jsonld = [
-        text for item in objects if (text := _jsonld_text(item.get("datePublished"))) is not None
-    ]
-    from_meta: list[tuple[int, str]] = []
-    for element in tree.iter("meta"):
+def _date_clues(
+    tree: HtmlElement, objects: list[dict[str, Any]], month_first: bool | None
+) -> tuple[DateClue, ...]:
+    lines = _text_lines(tree)
+    headline = _headline_element(tree, objects, lines)
+    return (
+        *_jsonld_date_clues(objects),
+        *_meta_date_clues(tree),
+        *_time_clues(tree, headline),
+        *_text_date_clues(tree, headline, lines, month_first),
+    )
+
+
+def _jsonld_date_clues(objects: list[dict[str, Any]]) -> list[DateClue]:
+    """The dates of the most article-like JSON-LD object that has any (a page's other
+    objects, such as the site's WebPage, date other things)."""
+    for item in objects:
+        clues = [
+            DateClue(text, "jsonld", role)
+            for key, role in _SCHEMA_DATES
+            if (text := _jsonld_text(item.get(key))) is not None
+        ]
+        if clues:
+            return clues
+    return []
+
+
+def _meta_role(key: str) -> Role | None:
+    if key in _PUBLISHED_META:
+        return "published"
+    if key in _MODIFIED_META:
+        return "modified"
+    if key in _UNSAID_META:
+        return "date"
+    if _MODIFIED_KEY.search(key):
+        return "modified"
+    if _PUBLISHED_KEY.search(key) and "publisher" not in key:
+        return "published"
+    return None
+
+
+def _meta_date_clues(tree: HtmlElement) -> list[DateClue]:
+    """Meta tags and microdata (itemprop) that name a date, the best known names first."""
+    known = {name: rank for rank, name in enumerate((*_PUBLISHED_META, *_MODIFIED_META))}
+    found: list[tuple[int, int, DateClue]] = []
+    for order, element in enumerate(tree.iter("meta")):
         key = _meta_key(element)
-        content = element.get("content")
-        if key in _PUBLISHED_META_RANK and content and content.strip():
-            from_meta.append((_PUBLISHED_META_RANK[key], content.strip()))
-    for element in tree.xpath("//*[@itemprop='datePublished'][@datetime or @content]"):
-        from_meta.append((_PUBLISHED_META_RANK["datepublished"], element.get("datetime") or ""))
-    ranked_meta = [text for _rank, text in sorted(from_meta, key=lambda item: item[0])]
-    return tuple(dict.fromkeys(t for t in (*from_jsonld, *ranked_meta) if t))
+        content = single_line(element.get("content") or "")
+        role = _meta_role(key) if content else None
+        if role is not None:
+            found.append((known.get(key, len(known)), order, DateClue(content, "meta", role)))
+    for name, role in _SCHEMA_DATES:
+        for element in tree.xpath(f"//body//*[@itemprop='{name}'][@datetime or @content]"):
+            if element.tag not in ("meta", "time"):  # those are read as such
+                text = element.get("datetime") or element.get("content") or ""
+                rank = known.get(name.lower(), len(known))
+                found.append((rank, 0, DateClue(text, "meta", role)))
+    return [clue for _rank, _order, clue in sorted(found, key=lambda item: item[:2])]
+
+
+# A heading this short (letters and digits) matches too many titles by chance.
+_MIN_HEADLINE_MATCH = 8
+
+
+def _headline_element(
+    tree: HtmlElement, objects: list[dict[str, Any]], lines: list[tuple[str, HtmlElement]]
+) -> HtmlElement | None:
+    """The element showing the article's headline, where its date line is near: the
+    heading (h1-h3) that best matches the title the page declares (og:title, JSON-LD
+    headline, <title>), else the first line of text that shows that title, else the
+    article's <h1> (see _first_h1). On many sites the <h1> is the site's name and the
+    headline an <h2>, or a styled <div>."""
+    declared = [
+        _comparable(title)
+        for title in (
+            _first_meta(tree, "og:title", "twitter:title"),
+            _jsonld_text(objects[0].get("headline")) if objects else None,
+            _first_text(tree.xpath("//head/title")),
+        )
+        if title
+    ]
+    best: tuple[int, HtmlElement] | None = None
+    for element in tree.xpath("//body//h1 | //body//h2 | //body//h3"):
+        if not isinstance(element, HtmlElement):
+            continue
+        shown = _comparable(element.text_content())
+        if len(shown) < _MIN_HEADLINE_MATCH:
+            continue
+        score = max((_overlap(shown, title) for title in declared), default=0)
+        if score >= _MIN_HEADLINE_MATCH and (best is None or score > best[0]):
+            best = (score, element)
+    if best is not None:
+        return best[1]
+    for text, owner in lines:
+        shown = _comparable(text)
+        if len(shown) >= _MIN_HEADLINE_MATCH and shown in declared:
+            return owner
+    for xpath in ("//article//h1 | //main//h1", "//body//h1"):
+        for element in tree.xpath(xpath):
+            if isinstance(element, HtmlElement) and single_line(element.text_content()):
+                return element
+    return None
+
+
+def _overlap(shown: str, title: str) -> int:
+    """How much of a declared title a heading shows: all of the heading when the title
+    contains it ("Headline | Site" shows "Headline"), all of the title when the heading
+    contains it; 0 otherwise."""
+    if shown in title:
+        return len(shown)
+    if title in shown:
+        return len(title)
+    return 0
+
+
+def _article_region(tree: HtmlElement, headline: HtmlElement | None) -> HtmlElement | None:
+    """The part of the page that belongs to the article: the <article> or <main> around
+    its headline, else the headline's surroundings; None without headline or article."""
+    if headline is None:
+        found = tree.xpath("//article | //main")
+        return found[0] if found and isinstance(found[0], HtmlElement) else None
+    for ancestor in headline.iterancestors():
+        if ancestor.tag in ("article", "main"):
+            return ancestor
+    parent = headline.getparent()
+    grandparent = parent.getparent() if parent is not None else None
+    return grandparent if grandparent is not None and grandparent.tag != "html" else parent
+
+
+_PUBLISHED_WORDS = re.compile(
+    r"publi|pubdate|posted|created|erschienen|veröffentlicht|gepubliceerd|opublikowano"
+    r"|опубл",
+    re.IGNORECASE,
+)
+_MODIFIED_WORDS = re.compile(
+    r"updat|modif|revis|aktualisiert|geändert|actualiz|mis à jour|atualiz|aggiorn"
+    r"|bijgewerkt|zaktualizowano|обновл|оновл",
+    re.IGNORECASE,
+)
+
+
+def _role_of(label: str) -> Role:
+    """What a date's label (class, itemprop or the words before it) says it is."""
+    if _MODIFIED_WORDS.search(label):
+        return "modified"
+    if _PUBLISHED_WORDS.search(label):
+        return "published"
+    return "date"
+
+
+def _time_clues(tree: HtmlElement, headline: HtmlElement | None) -> list[DateClue]:
+    """The first <time> element of each role in the article (a page's other <time>
+    elements date teasers, comments or today's date in the menu bar)."""
+    region = _article_region(tree, headline)
+    if region is None:
+        return []
+    clues: dict[Role, DateClue] = {}
+    for element in region.iter("time"):
+        label = " ".join(
+            filter(None, (element.get("class"), element.get("itemprop"), element.get("id")))
+        )
+        role = "published" if element.get("pubdate") is not None else _role_of(label)
+        text = element.get("datetime") or element.get("content") or element.text_content()
+        text = single_line(text or "")
+        if text and role not in clues:
+            clues[role] = DateClue(text, "time", role)
+    return list(clues.values())
+
+
+_VISIBLE_TEXT_NODES = (
+    "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
+    " or ancestor::template or ancestor::select or ancestor::option)]"
+)
+# A date line by the headline: one of the few lines of text before it (kicker,
+# dateline) or after it (byline, "Published ..."), short and not a sentence of the text.
+_LINES_BEFORE_HEADLINE = 6
+_LINES_AFTER_HEADLINE = 25
+_MAX_DATE_LINE_CHARS = 120
+_MAX_DATE_LINE_WORDS_NEAR_HEADLINE = 8
+# A longer line counts only when it starts with the date ("01.02.2022 The council...").
+_DATELINE_START_CHARS = 1
+_DATELINE_PREFIX_CHARS = 40
+
+
+def _text_lines(tree: HtmlElement) -> list[tuple[str, HtmlElement]]:
+    """The page's visible, non-blank text nodes in order, each with its element (for a
+    tail text, the element it follows is not its container: its parent is)."""
+    lines = []
+    for node in tree.xpath(_VISIBLE_TEXT_NODES):
+        text = single_line(str(node))
+        owner = node.getparent()
+        if getattr(node, "is_tail", False) and owner is not None:
+            owner = owner.getparent()
+        if text and owner is not None:
+            lines.append((text, owner))
+    return lines
+
+
+def _text_date_clues(
+    tree: HtmlElement,
+    headline: HtmlElement | None,
+    lines: list[tuple[str, HtmlElement]],
+    month_first: bool | None,
+) -> list[DateClue]:
+    """The date line printed by the headline: the first after it, else the nearest
+    before it. Only short lines: a date in a sentence of the article is another event."""
+    if headline is None:
+        return []
+    # Held, so that each element keeps the one Python proxy whose id is compared.
+    members = list(headline.iter())
+    inside = {id(element) for element in members}
+    at = next((i for i, (_, owner) in enumerate(lines) if id(owner) in inside), None)
+    if at is None:
+        return []
+    end = at
+    while end < len(lines) and id(lines[end][1]) in inside:
+        end += 1
+    # Below the headline, the article's own lines: past its <article> come teasers.
+    stop = min(len(lines), end + _LINES_AFTER_HEADLINE)
+    region = _article_region(tree, headline)
+    if region is not None and region.tag in ("article", "main"):
+        region_members = list(region.iter())
+        within = {id(element) for element in region_members}
+        stop = next((i for i in range(end, stop) if id(lines[i][1]) not in within), stop)
+    after = range(end, stop)
+    before = range(at - 1, max(-1, at - 1 - _LINES_BEFORE_HEADLINE), -1)
+    for i in (*after, *before):
+        line = _date_line(lines[i][0], month_first)
+        if line is not None:
+            label = (lines[i - 1][0][-40:] if i else "") + " " + line
+            return [DateClue(line, "text", _role_of(label))]
+    return []
+
+
+def _date_line(line: str, month_first: bool | None) -> str | None:
+    """``line`` when it is a date line, or the date that starts a longer line; else None."""
+    if not any(ch.isdigit() for ch in line):
+        return None
+    short = len(line) <= _MAX_DATE_LINE_CHARS and (
+        len(_WORD.findall(line)) <= _MAX_DATE_LINE_WORDS_NEAR_HEADLINE
+    )
+    found = find_visible_date(line if short else line[:_DATELINE_PREFIX_CHARS], month_first)
+    if found is None:
+        return None
+    if short:
+        return line
+    return line[:_DATELINE_PREFIX_CHARS] if found[0] <= _DATELINE_START_CHARS else None
+
+
+def _month_first(tree: HtmlElement) -> bool | None:
+    """Whether the page writes month before day in "12/06/2023": the US and a few
+    others do, most of the world does not; an English page of unknown country may be
+    either."""
+    lang = (tree.get("lang") or tree.get("xml:lang") or "").strip().lower().replace("_", "-")
+    if not lang:
+        return None
+    language, _, region = lang.partition("-")
+    if region in ("us", "ph", "fm", "mh", "pw"):
+        return True
+    if language == "en" and not region:
+        return None
+    return False
 
 
 # --------------------------------------------------------------------------- title
@@ -416,13 +708,36 @@ def strip_site_name(title: str, site_names: Sequence[str], host: str) -> str:
 
 
 def page_title(metadata: PageMetadata, url: str) -> str | None:
-    """The page's own title: og:title, JSON-LD headline, <h1>, <title>, without site name."""
+    """The page's own title: og:title, JSON-LD headline, <h1>, <title>, without site name
+    and without a section label that another form of the headline shows it without."""
     host = urlsplit(url).hostname or ""
-    for candidate in metadata.headlines:
-        title = strip_site_name(candidate, metadata.site_names, host)
+    forms = [strip_site_name(c, metadata.site_names, host) for c in metadata.headlines]
+    for title in forms:
         if title:
-            return title
+            return strip_section_label(title, forms)
     return None
+
+
+# "Headline-정치", "Headline - Politik", "Headline | Sport": a short last segment after a
+# dash or bar, one or two words without digits, that may be the site's section.
+_SECTION_SUFFIX = re.compile(
+    r"^(?P<headline>.*?\S)\s*[-–—|ㅣ]\s*(?P<label>[^\W\d_]+(?: [^\W\d_]+)?)$"
+)
+_MAX_SECTION_LABEL_CHARS = 16
+
+
+def strip_section_label(title: str, other_forms: Sequence[str]) -> str:
+    """``title`` without a trailing section label ("...-정치"), only when the evidence says
+    it is one: another form of the headline on the page (og:title, <h1>, JSON-LD,
+    <title>) is the title without it. A headline ending in " - a word" stays otherwise."""
+    match = _SECTION_SUFFIX.match(title)
+    if match is None or len(match.group("label")) > _MAX_SECTION_LABEL_CHARS:
+        return title
+    headline = match.group("headline")
+    known = _comparable(headline)
+    if any(_comparable(form) == known for form in other_forms if form and form != title):
+        return headline
+    return title
 
 
 # --------------------------------------------------------------------------- main text
@@ -434,37 +749,11 @@ TEASER_CARDS_XPATH = "//a[.//p or .//h1 or .//h2 or .//h3 or .//h4 or .//h5 or .
 
 
 def extract_paragraphs(tree: HtmlElement, url: str | None) -> list[str]:
-    """The article's main text as paragraphs, in page order (trafilatura).
+    """The extracted text's paragraphs, in page order, before any clean-up (the blocks of
+    ``scraper.body.extract_blocks``, which documents the extraction options)."""
+    from scraper.body import extract_blocks
 
-    Options, measured on the corpus (benchmarks/extraction_quality.py): comments off
-    (reader comments are not the article); the balanced default, because favor_precision
-    dropped real paragraphs and favor_recall brought in teasers and captions; tables kept
-    (some articles are a table of figures); no deduplication (its cache is process-wide,
-    so it would drop text because another page had it); teaser cards pruned first.
-    """
-    from trafilatura import bare_extraction
-    from trafilatura.xml import xmltotxt
-
-    document = bare_extraction(
-        tree,
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        include_images=False,
-        include_links=False,
-        include_formatting=False,
-        deduplicate=False,
-        with_metadata=False,
-        prune_xpath=TEASER_CARDS_XPATH,
-    )
-    body = getattr(document, "body", None)
-    if body is None:
-        return []
-    # One paragraph per block trafilatura kept; line breaks inside a block stay lines.
-    found: list[str] = []
-    for block in body:
-        found.extend(split_paragraphs(xmltotxt(block, False)))
-    return found
+    return [p for block in extract_blocks(tree, url) for p in split_paragraphs(block.text)]
 
 
 # --------------------------------------------------------------------------- furniture
@@ -559,9 +848,10 @@ def strip_leading_furniture(
 
 # A description shorter than this is a slogan or a label rather than a lead paragraph.
 _MIN_LEAD_CHARS = 40
+# (parent::, not ancestor::: text in a script or style is its direct child, and the
+# ancestor axis on every text node of the page costs milliseconds.)
 _VISIBLE_TEXT = (
-    "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
-    " or ancestor::template)]"
+    "//body//text()[not(parent::script or parent::style or parent::noscript or parent::template)]"
 )
 _FIRST_BLOCK_PROBE_CHARS = 60
 

@@ -1,7 +1,7 @@
 """A mapping that holds at most ``capacity`` entries, dropping the least recently used.
 
-The daemon runs for weeks; its in-memory caches (redirects, checked pages, Google News
-ids, feed validators) must not grow with every URL it ever saw. A dropped entry only
+The daemon runs for weeks; its in-memory caches (redirects, Google News ids, feed
+validators) must not grow with every URL it ever saw. A dropped entry only
 costs a fetch or a database read later, so forgetting the oldest is safe.
 
     cache: BoundedCache[str, str] = BoundedCache(10_000)

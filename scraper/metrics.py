@@ -127,7 +127,7 @@ class DaemonMetrics:
         )
         self.cache_entries = Gauge(
             "scraper_cache_entries",
-            "Entries in the bounded in-memory caches (redirects, checked pages, Google News "
+            "Entries in the bounded in-memory caches (redirects, article checks, Google News "
             "ids, feed validators, refused host names).",
             ["cache"],
             registry=r,

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 class Discovery:
     """What a discovery channel knows about one article before it is fetched."""
 
-    url: str  # publisher article URL (a Google News link already resolved), normalized
+    # The article's identity (scraper.urls.identity): the publisher's URL (a Google News
+    # link already resolved) as stored, claimed and de-duplicated.
+    url: str
     source_id: str
     channel: str  # feed | sitemap | listing | gnews
     aggregator: str  # the label written to "Agregador"
@@ -31,6 +33,14 @@ class Discovery:
     publisher_name: str | None = None  # Google News <source>: overrides the source's name
     publisher_url: str | None = None
     discovered_at: datetime | None = None
+    # The URL as the channel listed it (absolute, HTML entities decoded): the page is
+    # fetched at it, every parameter included. None: fetch ``url``.
+    listed_url: str | None = None
+
+    @property
+    def fetch_url(self) -> str:
+        """Where the article page is downloaded: the URL as listed."""
+        return self.listed_url or self.url
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class SourceDefaults:
     language: str | None
     type: str
     allow_crawl_time: bool
+    # The zone a zone-less time of this source is read in; None: the output zone.
+    timezone: str | None = None
 
     @classmethod
     def of(cls, source: Source) -> SourceDefaults:
@@ -53,6 +65,7 @@ class SourceDefaults:
             language=source.language,
             type=source.type,
             allow_crawl_time=source.allow_crawl_time,
+            timezone=source.timezone,
         )
 
 
@@ -67,6 +80,9 @@ class FetchedPage:
     encoding: str | None  # charset from the HTTP headers, when it declared one
     timezone: str
     fetched_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    # The response's validators, kept with the stored article for a conditional GET.
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,35 +9,37 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from lxml.html import HtmlElement
 
+from scraper.body import main_text
 from scraper.dates import (
-    DateValue,
-    best_metadata_date,
-    find_date_in_page,
-    is_plausible,
+    Candidate,
+    ChosenDate,
+    DateSource,
+    choose_date,
+    htmldate_candidates,
+    read_clues,
     to_output_zone,
+    url_candidates,
 )
 from scraper.document import Document
 from scraper.extract import (
     PageMetadata,
     UnusablePage,
     decode_html,
-    extract_paragraphs,
     page_title,
     parse_html,
     read_metadata,
-    restore_lead,
-    strip_leading_furniture,
     strip_site_name,
 )
 from scraper.language import choose_language
 from scraper.models import Discovery, FetchedPage, Skip
+from scraper.sites import rule_for
 from scraper.text import join_paragraphs, single_line
-from scraper.urls import normalize_url
+from scraper.urls import identity, same_site
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +66,24 @@ def build_document(page: FetchedPage) -> Document:
     url = document_url(page)
     tree = parse_html(decode_html(page.body, page.encoding))
     metadata = read_metadata(tree)
+    rule = rule_for(url)
+    if rule is not None:
+        metadata = rule.page_metadata(tree, metadata)
     content = article_text(tree, url, metadata, page.discovery)
     title = document_title(page.discovery, metadata, url)
     if not title:
         raise UnusablePage("no title")
     published = publication_time(page, tree, metadata, url)
+    local_zone = ZoneInfo(page.source.timezone) if page.source.timezone else None
     language = choose_language(page.source.language, tree, content)
     if language is None:
         raise UnusablePage("no language")
     source_name, source_url = document_origin(page)
     return Document(
         title=title,
-        published=to_output_zone(published, zone),
+        published=to_output_zone(published.value, zone, local_zone),
+        published_original=published.original,
+        date_source=published.source,
         type=page.source.type,
         url=url,
         source_name=source_name,
@@ -83,16 +91,36 @@ def build_document(page: FetchedPage) -> Document:
         language=language,
         aggregator=page.discovery.aggregator,
         content=content,
+        canonical_url=canonical_identity(tree, page.url, url),
     )
 
 
 def document_url(page: FetchedPage) -> str:
-    """The final URL after redirects, normalized; a <link rel=canonical> is not followed
-    (it may name another host, and the discovery decided which article this is)."""
+    """The identity (scraper.urls) of the final URL after redirects; a <link
+    rel=canonical> does not replace it (it may name another host, and the discovery
+    decided which article this is), see ``canonical_identity``."""
     try:
-        return normalize_url(page.url)
+        return identity(page.url)
     except ValueError:
         return page.discovery.url
+
+
+def canonical_identity(tree: HtmlElement, page_url: str, url: str) -> str | None:
+    """The identity of the page's <link rel=canonical> when it is on the same site as
+    the page (host without "www.", any scheme) and names another URL than ``url``; else
+    None. Pages that declare several different canonical URLs declare none."""
+    found: set[str] = set()
+    for link in tree.xpath("//link[@rel and @href]"):
+        if "canonical" not in str(link.get("rel", "")).lower().split():
+            continue
+        try:
+            found.add(identity(urljoin(page_url, str(link.get("href", "")).strip())))
+        except ValueError:
+            continue
+    if len(found) != 1:
+        return None
+    canonical = found.pop()
+    return canonical if canonical != url and same_site(canonical, url) else None
 
 
 def document_title(discovery: Discovery, metadata: PageMetadata, url: str) -> str | None:
@@ -105,9 +133,16 @@ def document_title(discovery: Discovery, metadata: PageMetadata, url: str) -> st
 def article_text(tree: HtmlElement, url: str, metadata: PageMetadata, discovery: Discovery) -> str:
     """The main text, paragraphs separated by one blank line, starting with the article's
     first sentence (headline, date line and byline removed; a dropped lead restored)."""
-    blocks = extract_paragraphs(tree, url)
-    blocks = strip_leading_furniture(blocks, _headlines(metadata, discovery), metadata.authors)
-    blocks = restore_lead(blocks, tree, metadata.description)
+    rule = rule_for(url)
+    body = rule.body_tree(tree) if rule is not None else None
+    blocks = main_text(
+        body if body is not None else tree,
+        url,
+        _headlines(metadata, discovery),
+        metadata.authors,
+        metadata.description,
+        prune_xpath=rule.drop_xpaths() if rule is not None else (),
+    )
     content = join_paragraphs(blocks)
     if len(_NOT_ALPHANUMERIC.sub("", content[: 4 * MIN_ARTICLE_CHARS])) < MIN_ARTICLE_CHARS:
         raise UnusablePage("no article text")
@@ -123,21 +158,42 @@ def _headlines(metadata: PageMetadata, discovery: Discovery) -> list[str]:
     return headlines
 
 
+# The date_source of a channel's entry date: Google News is an RSS feed too.
+_CHANNEL_DATE_SOURCE: dict[str, DateSource] = {
+    "feed": "feed",
+    "gnews": "feed",
+    "sitemap": "sitemap",
+}
+
+
 def publication_time(
     page: FetchedPage, tree: HtmlElement, metadata: PageMetadata, url: str
-) -> DateValue:
-    """First of: the channel's date, the page's metadata (JSON-LD, meta tags), htmldate's
-    original publication day; the crawl time only when the source allows it."""
+) -> ChosenDate:
+    """The publication date the evidence points to (scraper.dates.choose_date): the
+    channel's entry date, the page's JSON-LD, meta tags, <time> elements, date line and
+    URL, and htmldate when those leave it open; the crawl time only when the source
+    allows it. Raises UnusablePage("no publication date") otherwise."""
     now = page.fetched_at
-    given = page.discovery.published
-    if given is not None and is_plausible(given, now):
-        return given
-    found = best_metadata_date(metadata.published, now) or find_date_in_page(tree, url, now)
-    if found is not None:
-        return found
+    candidates = [
+        *channel_date(page.discovery),
+        *read_clues(metadata.dates, metadata.month_first),
+        *url_candidates(page.url),
+    ]
+    chosen = choose_date(candidates, now, more=lambda: htmldate_candidates(tree, url, now))
+    if chosen is not None:
+        return chosen
     if page.source.allow_crawl_time:
-        return now
+        return ChosenDate(now, "crawl")
     raise UnusablePage("no publication date")
+
+
+def channel_date(discovery: Discovery) -> list[Candidate]:
+    """The date the discovery channel gave the article, as a candidate (a listing gives
+    none)."""
+    source = _CHANNEL_DATE_SOURCE.get(discovery.channel)
+    if discovery.published is None or source is None:
+        return []
+    return [Candidate(discovery.published, source)]
 
 
 def document_origin(page: FetchedPage) -> tuple[str, str]:

@@ -53,6 +53,18 @@ class StoredArticle:
     def id(self) -> str:
         return self.document.id
 
+    @property
+    def published_original(self) -> str | None:
+        """The publication date as the page or channel stated it (ISO 8601 with its own
+        offset, or a bare YYYY-MM-DD); None for rows stored before it was recorded."""
+        return self.document.published_original
+
+    @property
+    def date_source(self) -> str | None:
+        """Which candidate gave the publication date: feed, sitemap, jsonld, meta, time,
+        url, text, htmldate or crawl; None when unknown."""
+        return self.document.date_source
+
 
 def read_document(path: Path) -> Document:
     """Parse one record file.
@@ -126,7 +138,8 @@ def stored_article(row: Mapping[str, Any], zone: tzinfo | None = None) -> Stored
 
 
 def document_from_row(row: Mapping[str, Any], zone: tzinfo | None = None) -> Document:
-    """The Document of an ``articles`` row; ``zone`` converts its publication time."""
+    """The Document of an ``articles`` row, with the date's provenance when the row has
+    it; ``zone`` converts its publication time."""
     published: datetime = row["published_at"]
     return Document(
         title=row["title"],
@@ -138,6 +151,8 @@ def document_from_row(row: Mapping[str, Any], zone: tzinfo | None = None) -> Doc
         language=row["language"],
         aggregator=row["aggregator"],
         content=row["content"],
+        published_original=row.get("published_original"),
+        date_source=row.get("date_source"),
     )
 
 

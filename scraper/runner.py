@@ -14,6 +14,7 @@ from rich.table import Table
 from scraper.config import Settings, Source
 from scraper.crawl import CrawlOptions, CrawlReport, CrawlService, outcome_of
 from scraper.reactor import run_in_reactor
+from scraper.service.job import worker_name
 from scraper.storage.base import Database, DatabaseError
 from scraper.storage.open import open_database
 
@@ -38,7 +39,11 @@ async def start_runs(database: Database | None, sources: list[Source]) -> dict[s
         return {}
     started = datetime.now().astimezone()
     try:
-        return {s.id: await asyncio.to_thread(database.start_run, s.id, started) for s in sources}
+        worker = worker_name()
+        return {
+            s.id: await asyncio.to_thread(database.start_run, s.id, started, worker)
+            for s in sources
+        }
     except DatabaseError as exc:
         log.warning("cannot record the crawl runs: %s", exc)
         return {}

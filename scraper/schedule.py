@@ -340,6 +340,7 @@ class SourceStatus:
     consecutive_failures: int
     failing: bool
     last_counts: Mapping[str, Any]
+    last_worker: str | None = None  # host:pid of the process that ran the last run
 
     def describe(self) -> str:
         """One line: what an operator asks first about a source."""
@@ -347,7 +348,8 @@ class SourceStatus:
             return f"{self.source_id}: never run"
         counts = self.last_counts
         parts = [
-            f"last run {_when(self.last_run)} {self.last_status}",
+            f"last run {_when(self.last_run)} {self.last_status}"
+            + (f" on {self.last_worker}" if self.last_worker else ""),
             f"last success {_when(self.last_success) if self.last_success else 'none recent'}",
             "new {} updated {} unchanged {} failed {}".format(
                 counts.get("new", 0),
@@ -400,6 +402,7 @@ def _status(source_id: str, rows: list[Mapping[str, Any]], policy: BackoffPolicy
         consecutive_failures=failures,
         failing=policy.is_failing(failures),
         last_counts=counts if isinstance(counts, Mapping) else {},
+        last_worker=str(last["worker"]) if last and last.get("worker") else None,
     )
 
 

@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scraper.document import Document, render
-from scraper.storage.base import ArticleRecord, Database, DatabaseError, DiscoveryRecord
+from scraper.storage.base import (
+    AliasRecord,
+    ArticleRecord,
+    Database,
+    DatabaseError,
+    DiscoveryRecord,
+)
 from scraper.storage.files import FileStore
 from scraper.storage.sync import note_pending
 from scraper.summary import CrawlSummary
@@ -32,6 +38,7 @@ class ArticleSink:
     database_error: str | None = None
     _articles: list[ArticleRecord] = field(default_factory=list)
     _discoveries: list[DiscoveryRecord] = field(default_factory=list)
+    _aliases: list[AliasRecord] = field(default_factory=list)
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Called with each stored document's id and status (the daemon's metrics listen here).
     on_stored: Callable[[str, str, str], None] | None = None
@@ -68,13 +75,22 @@ class ArticleSink:
         if not self.dry_run:
             self._discoveries.append(record)
 
+    def alias(self, record: AliasRecord) -> None:
+        """Queue a row of article_aliases (stored after the articles of its batch). While
+        the database is behind, aliases are not journalled: the crawl that finds the page
+        again fetches it and makes it an alias once more."""
+        if not self.dry_run:
+            self._aliases.append(record)
+
     async def flush(self) -> None:
         """Send queued rows to the database in one batch. While it is behind, the rows
-        go to the pending journal instead, for the next run to catch up."""
+        (articles and sightings) go to the pending journal instead, for the next run to
+        catch up."""
         async with self._flush_lock:
             articles, self._articles = self._articles, []
             discoveries, self._discoveries = self._discoveries, []
-            if self.dry_run or (not articles and not discoveries):
+            aliases, self._aliases = self._aliases, []
+            if self.dry_run or (not articles and not discoveries and not aliases):
                 return
             if self.database is not None and self.database_error is None:
                 try:
@@ -82,11 +98,14 @@ class ArticleSink:
                         await asyncio.to_thread(self.database.save_articles, articles)
                     if discoveries:
                         await asyncio.to_thread(self.database.record_discoveries, discoveries)
+                    if aliases:
+                        await asyncio.to_thread(self.database.save_aliases, aliases)
                     return
                 except DatabaseError as exc:
                     self.database_error = str(exc)
                     log.error("database write failed, files keep being written: %s", exc)
-            await asyncio.to_thread(note_pending, self.files.root, articles)
+            # The sightings too: `scraper db sync` (or the next run) records them.
+            await asyncio.to_thread(note_pending, self.files.root, articles, discoveries)
 
     @property
     def database_behind(self) -> bool:

@@ -13,12 +13,14 @@ from spiders.feed import FeedSpider
 from spiders.gnews import GNewsSpider
 from spiders.listing import ListingSpider
 from spiders.sitemap import SitemapSpider
+from spiders.urls import UrlsSpider
 
 SPIDERS: dict[str, type[scrapy.Spider]] = {
     "feed": FeedSpider,
     "sitemap": SitemapSpider,
     "listing": ListingSpider,
     "gnews": GNewsSpider,
+    "urls": UrlsSpider,
 }
 
 __all__ = [
@@ -28,4 +30,5 @@ __all__ = [
     "GNewsSpider",
     "ListingSpider",
     "SitemapSpider",
+    "UrlsSpider",
 ]

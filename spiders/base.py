@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -28,15 +28,18 @@ from scraper.config import (
     GNewsChannel,
     ListingChannel,
     SitemapChannel,
+    UrlsChannel,
     aggregator_label,
 )
 from scraper.context import CrawlContext
 from scraper.discovery import Entry, charset_from_content_type
 from scraper.guard import RefusedRequest, scheme_refusal
 from scraper.models import Discovery, FetchedPage
-from scraper.urls import normalize_url
+from scraper.urls import identity, listed_url
 
-ChannelT = TypeVar("ChannelT", FeedChannel, SitemapChannel, ListingChannel, GNewsChannel)
+ChannelT = TypeVar(
+    "ChannelT", FeedChannel, SitemapChannel, ListingChannel, GNewsChannel, UrlsChannel
+)
 
 ROBOTS_REASON = "forbidden by robots.txt"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -115,9 +118,31 @@ def _ignored_request_reason(message: str) -> tuple[str, bool]:
     return "request ignored", True
 
 
-def content_type(response: Response) -> str | None:
-    raw = response.headers.get(b"Content-Type")
+def header(response: Response, name: bytes) -> str | None:
+    raw = response.headers.get(name)
     return raw.decode("latin-1").strip() if raw else None
+
+
+def content_type(response: Response) -> str | None:
+    return header(response, b"Content-Type")
+
+
+class Validators(Protocol):
+    @property
+    def etag(self) -> str | None: ...
+
+    @property
+    def last_modified(self) -> str | None: ...
+
+
+def validator_headers(validators: Validators | None) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since for a conditional GET (empty without validators)."""
+    headers: dict[str, str] = {}
+    if validators is not None and validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators is not None and validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
 
 
 def media_type(response: Response) -> str | None:
@@ -197,16 +222,17 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         publisher_name: str | None = None,
         publisher_url: str | None = None,
     ) -> Discovery | None:
-        """A Discovery for an article URL as listed; None (counted) when it isn't a
-        usable http(s) URL."""
+        """A Discovery for an article URL as listed (fetched as such, stored under its
+        identity); None (counted) when it isn't a usable http(s) URL."""
         try:
-            normalized = normalize_url(url)
+            listed = listed_url(url)
+            article_url = identity(listed)
         except ValueError:
             reason = scheme_refusal(url) or "invalid URL"
             self.count_skip(f"{self.name}: {reason}", url)
             return None
         return Discovery(
-            url=normalized,
+            url=article_url,
             source_id=self.context.source.id,
             channel=self.name,
             aggregator=self.aggregator,
@@ -216,6 +242,7 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
             publisher_name=publisher_name,
             publisher_url=publisher_url,
             discovered_at=datetime.now(UTC),
+            listed_url=listed,
         )
 
     def article_requests(self, entries: Iterable[Entry]) -> Iterator[Request]:
@@ -230,21 +257,36 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
                 yield request
 
     def article_request(self, discovery: Discovery) -> Request | None:
-        """The download of one article page, or None when the context doesn't claim it."""
+        """The download of one article page at its URL as listed, or None when the
+        context doesn't claim it (claims go by the article's identity)."""
         if not self.context.claim(discovery):
             return None
+        meta: dict[str, Any] = {FAILURE_TEMPLATE: "article: {reason}"}
+        # A stored article fetched again for a change: a conditional GET, where a 304
+        # means unchanged (let through to the callback, not an HTTP error).
+        headers = validator_headers(self.context.stored_validators(discovery))
+        if headers:
+            meta["handle_httpstatus_list"] = [304]
         return Request(
-            discovery.url,
+            discovery.fetch_url,
             callback=self.parse_article,
             errback=self.on_error,
             cb_kwargs={"discovery": discovery},
-            meta={FAILURE_TEMPLATE: "article: {reason}"},
+            headers=headers,
+            meta=meta,
             # claim() already de-duplicates; Scrapy's filter would drop an article whose
             # URL was fetched as a discovery document without telling anyone.
             dont_filter=True,
         )
 
     def parse_article(self, response: Response, discovery: Discovery) -> Iterator[FetchedPage]:
+        if response.status == 304:
+            self.context.summary.add("fetched")
+            self.context.not_modified(
+                discovery, header(response, b"ETag"), header(response, b"Last-Modified")
+            )
+            self.logger.info("article not modified since its last fetch: %s", response.url)
+            return
         if not is_html(response):
             self.count_skip("article: not HTML", response.url)
             return
@@ -256,6 +298,8 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
             body=response.body,
             encoding=charset_from_content_type(content_type(response)),
             timezone=self.context.settings.timezone,
+            etag=header(response, b"ETag"),
+            last_modified=header(response, b"Last-Modified"),
         )
 
     # --- failures --------------------------------------------------------------------

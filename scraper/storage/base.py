@@ -26,6 +26,13 @@ class ArticleRecord:
     content_hash: str  # sha256 of the rendered record text
 
 
+def has_provenance(record: ArticleRecord) -> bool:
+    """Whether the record says where its publication date came from (a document read
+    back from its file does not: the record text has no place for it)."""
+    doc = record.document
+    return doc.published_original is not None or doc.date_source is not None
+
+
 @dataclass(frozen=True)
 class DiscoveryRecord:
     url: str  # normalized article URL
@@ -44,6 +51,26 @@ class FeedValidators:
     last_modified: str | None
 
 
+@dataclass(frozen=True)
+class AliasRecord:
+    """Another URL of a stored article: a row of ``article_aliases`` (issue 8)."""
+
+    url: str  # the other URL's identity; alias_id = article_id(url)
+    article_id: str  # the stored article it names
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredIdentity:
+    """An ``articles`` row as ``scraper db identities`` judges it."""
+
+    id: str
+    url: str
+    file_path: str
+    titles: int  # distinct titles among the row and its earlier versions
+    dates: int  # distinct publication times among them
+
+
 class DatabaseError(Exception):
     """The database is unreachable or refused an operation (message is one line)."""
 
@@ -60,12 +87,30 @@ class Database(Protocol):
         ...
 
     def save_articles(self, records: Sequence[ArticleRecord]) -> list[SaveStatus]:
-        """Upsert a batch in one transaction; unchanged hashes leave rows untouched."""
+        """Upsert a batch in one transaction; unchanged hashes leave rows untouched.
+
+        The date's provenance (``published_original``, ``date_source``) is stored with
+        new and changed rows; a record without any keeps the stored pair. An unchanged
+        row only gets a provenance when it has none yet (updated_at stays)."""
         ...
 
     def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None: ...
 
-    def start_run(self, source_id: str, started_at: datetime) -> int: ...
+    def start_run(
+        self,
+        source_id: str,
+        started_at: datetime,
+        worker: str | None = None,
+        job_id: int | None = None,
+    ) -> int:
+        """A crawl_runs row, status running. ``worker`` is the process (``host:pid``),
+        ``job_id`` the job engine's job in a fleet (scraper.fleet)."""
+        ...
+
+    def running_runs(self) -> list[dict[str, Any]]:
+        """The rows still ``running`` (id, source_id, started_at, worker, job_id),
+        oldest first: in flight, or left behind by a killed process."""
+        ...
 
     def finish_run(
         self, run_id: int, finished_at: datetime, status: str, counts: dict[str, Any]
@@ -98,5 +143,35 @@ class Database(Protocol):
         source_id: str | None = None,
         after_id: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Stream articles (oldest first) for consumers, in constant memory."""
+        """Stream articles (oldest first) for consumers, in constant memory: dicts with
+        the columns of ``articles`` (docs/schema.md) but ``search_vector``."""
+        ...
+
+    # -- identities (issue 8) ---------------------------------------------------------
+
+    def save_aliases(self, records: Sequence[AliasRecord]) -> None:
+        """Insert (or repoint) aliases in one transaction. One whose article has no row,
+        or whose URL is itself a stored article's, is skipped."""
+        ...
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias URL with the id of the article it names."""
+        ...
+
+    def stored_identities(self) -> Iterator[StoredIdentity]:
+        """Every article row, in id order, with how many different titles and
+        publication times it and its earlier versions hold (streamed)."""
+        ...
+
+    def forget_articles(self, ids: Sequence[str]) -> int:
+        """Delete these rows (their versions and aliases go with them) and their
+        discoveries, and every feed validator, so that the next crawl reads every feed
+        whole and fetches what they list again. Returns the number of rows deleted."""
+        ...
+
+    def rekey_article(self, old_id: str, url: str, file_path: str, content_hash: str) -> None:
+        """Move the row ``old_id`` to the identity ``url`` (id = article_id(url)), with
+        its new record file and hash: versions, aliases and discoveries follow it, and
+        ``updated_at`` is now (readers of "everything since" see it). Raises
+        DatabaseError when the row is missing or the new id is taken."""
         ...

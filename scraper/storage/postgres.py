@@ -6,7 +6,8 @@ transaction and one pipelined ``executemany`` per batch, never a commit per row.
 
 Whether an article is new, updated or unchanged is decided by PostgreSQL itself:
 the upsert only touches a row whose ``content_hash`` differs, so unchanged rows are not
-rewritten (no new row version, ``updated_at`` stays), and ``xmax = 0`` in ``RETURNING``
+rewritten (no new row version, ``updated_at`` stays; the one exception is an unchanged
+row that gets the date's provenance it lacked), and ``xmax = 0`` in ``RETURNING``
 tells an inserted row from an updated one. Triggers keep the previous version of an
 updated article in ``article_versions`` and send ``NOTIFY scraper_articles, '<id>'``
 for every new one.
@@ -32,11 +33,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from scraper.storage import migrate as migrations
 from scraper.storage.base import (
+    AliasRecord,
     ArticleRecord,
     DatabaseError,
     DiscoveryRecord,
     FeedValidators,
     SaveStatus,
+    StoredIdentity,
+    has_provenance,
 )
 from scraper.urls import article_id
 
@@ -46,8 +50,9 @@ _INSERT_RACES: Final = (errors.UniqueViolation, errors.ExclusionViolation)
 # Any fixed number works; it only has to be the same for every scraper process.
 MIGRATION_LOCK_KEY: Final = 0x5C4A9E12
 ARTICLE_COLUMNS: Final = (
-    "id, url, title, published_at, type, source_id, source_name, source_url, language, "
-    "aggregator, content, content_hash, file_path, first_seen_at, updated_at"
+    "id, url, title, published_at, published_original, date_source, type, source_id, "
+    "source_name, source_url, language, aggregator, content, content_hash, file_path, "
+    "first_seen_at, updated_at"
 )
 
 
@@ -67,15 +72,19 @@ class Q:
     # NOT EXISTS skips an unchanged article before the row is even built: building it
     # computes the full-text vector, the main cost of a row. ON CONFLICT ... WHERE still
     # decides for rows that a concurrent transaction inserted or changed meanwhile.
-    # A new source_id of '' (unknown, e.g. `scraper db sync`) keeps the stored one.
+    # A new source_id of '' (unknown, e.g. `scraper db sync`) keeps the stored one, and
+    # so does a record without any provenance (read back from its file) keep the stored
+    # published_original and date_source: the pair is replaced together or not at all.
     UPSERT_ARTICLE: Final = """
         INSERT INTO articles AS a (
             id, url, title, published_at, type, source_id, source_name, source_url,
-            language, aggregator, content, content_hash, file_path)
+            language, aggregator, content, content_hash, file_path, published_original,
+            date_source)
         SELECT
             %(id)s, %(url)s, %(title)s, %(published_at)s, %(type)s, %(source_id)s,
             %(source_name)s, %(source_url)s, %(language)s, %(aggregator)s, %(content)s,
-            %(content_hash)s, %(file_path)s
+            %(content_hash)s, %(file_path)s, %(published_original)s::text,
+            %(date_source)s::text
         WHERE NOT EXISTS (
             SELECT FROM articles WHERE id = %(id)s AND content_hash = %(content_hash)s)
         ON CONFLICT (id) DO UPDATE SET
@@ -91,9 +100,23 @@ class Q:
             content = EXCLUDED.content,
             content_hash = EXCLUDED.content_hash,
             file_path = EXCLUDED.file_path,
-            updated_at = now()
+            updated_at = now(),
+            published_original = CASE
+                WHEN EXCLUDED.published_original IS NULL AND EXCLUDED.date_source IS NULL
+                THEN a.published_original ELSE EXCLUDED.published_original END,
+            date_source = CASE
+                WHEN EXCLUDED.published_original IS NULL AND EXCLUDED.date_source IS NULL
+                THEN a.date_source ELSE EXCLUDED.date_source END
         WHERE a.content_hash IS DISTINCT FROM EXCLUDED.content_hash
         RETURNING (xmax = 0) AS inserted
+    """
+    # An unchanged article whose row has no provenance yet (stored before schema 2, or
+    # by `scraper db sync`) gets it; the row is otherwise left as it is (updated_at too).
+    FILL_PROVENANCE: Final = """
+        UPDATE articles
+        SET published_original = %(published_original)s::text, date_source = %(date_source)s::text
+        WHERE id = %(id)s AND content_hash = %(content_hash)s
+          AND published_original IS NULL AND date_source IS NULL
     """
     RECORD_DISCOVERY: Final = """
         INSERT INTO discoveries (url, article_id, source_id, channel, aggregator, discovered_at)
@@ -102,8 +125,12 @@ class Q:
         ON CONFLICT ON CONSTRAINT discoveries_once DO NOTHING
     """
     START_RUN: Final = (
-        "INSERT INTO crawl_runs (source_id, started_at) VALUES (%(source_id)s, %(started_at)s) "
-        "RETURNING id"
+        "INSERT INTO crawl_runs (source_id, started_at, worker, job_id) "
+        "VALUES (%(source_id)s, %(started_at)s, %(worker)s, %(job_id)s) RETURNING id"
+    )
+    RUNNING_RUNS: Final = (
+        "SELECT id, source_id, started_at, worker, job_id FROM crawl_runs "
+        "WHERE status = 'running' ORDER BY started_at, id"
     )
     FINISH_RUN: Final = """
         UPDATE crawl_runs
@@ -112,8 +139,8 @@ class Q:
         WHERE id = %(id)s
     """
     RECENT_RUNS: Final = """
-        SELECT id, source_id, started_at, finished_at, status, counts FROM (
-            SELECT id, source_id, started_at, finished_at, status, counts,
+        SELECT id, source_id, started_at, finished_at, status, counts, worker FROM (
+            SELECT id, source_id, started_at, finished_at, status, counts, worker,
                    row_number() OVER (
                        PARTITION BY source_id ORDER BY started_at DESC, id DESC) AS n
             FROM crawl_runs) AS ranked
@@ -151,6 +178,53 @@ class Q:
         ORDER BY rank DESC, published_at DESC, id
         LIMIT %(limit)s
     """
+
+    # -- identities (issue 8) ---------------------------------------------------------
+    # An alias is kept only for a stored article, and never for a URL that is itself one.
+    SAVE_ALIAS: Final = """
+        INSERT INTO article_aliases (alias_id, url, article_id, created_at)
+        SELECT %(alias_id)s, %(url)s, %(article_id)s, %(created_at)s
+        WHERE EXISTS (SELECT FROM articles WHERE id = %(article_id)s)
+          AND NOT EXISTS (SELECT FROM articles WHERE id = %(alias_id)s)
+        ON CONFLICT (alias_id) DO UPDATE SET url = EXCLUDED.url, article_id = EXCLUDED.article_id
+    """
+    ALIASES: Final = "SELECT url, article_id FROM article_aliases"
+    STORED_IDENTITIES: Final = """
+        SELECT id, url, file_path, count(DISTINCT title), count(DISTINCT published_at)
+        FROM (
+            SELECT id, url, file_path, title, published_at FROM articles
+            UNION ALL
+            SELECT a.id, a.url, a.file_path, v.title, v.published_at
+            FROM article_versions AS v JOIN articles AS a ON a.id = v.article_id
+        ) AS seen
+        GROUP BY id, url, file_path
+        ORDER BY id
+    """
+    FORGET_DISCOVERIES: Final = "DELETE FROM discoveries WHERE article_id = ANY(%(ids)s)"
+    FORGET_ARTICLES: Final = "DELETE FROM articles WHERE id = ANY(%(ids)s)"
+    FORGET_FEED_VALIDATORS: Final = "DELETE FROM feed_validators"
+    REKEY_ARTICLE: Final = """
+        INSERT INTO articles (
+            id, url, title, published_at, type, source_id, source_name, source_url,
+            language, aggregator, content, content_hash, file_path, first_seen_at, updated_at,
+            published_original, date_source)
+        SELECT
+            %(new_id)s, %(url)s, title, published_at, type, source_id, source_name,
+            source_url, language, aggregator, content, %(content_hash)s, %(file_path)s,
+            first_seen_at, now(), published_original, date_source
+        FROM articles WHERE id = %(old_id)s
+    """
+    REKEY_VERSIONS: Final = (
+        "UPDATE article_versions SET article_id = %(new_id)s WHERE article_id = %(old_id)s"
+    )
+    REKEY_ALIASES: Final = (
+        "UPDATE article_aliases SET article_id = %(new_id)s WHERE article_id = %(old_id)s"
+    )
+    REKEY_DISCOVERIES: Final = (
+        "UPDATE discoveries SET article_id = %(new_id)s, url = %(url)s "
+        "WHERE article_id = %(old_id)s"
+    )
+    DELETE_ARTICLE: Final = "DELETE FROM articles WHERE id = %(old_id)s"
 
 
 class PostgresDatabase:
@@ -307,6 +381,13 @@ class PostgresDatabase:
                 if row is not None:
                     statuses[i] = "new" if row[0] else "updated"
                 cur.nextset()
+            fill = [
+                params[n]
+                for n, i in enumerate(order)
+                if statuses[i] == "unchanged" and has_provenance(records[i])
+            ]
+            if fill:
+                cur.executemany(Q.FILL_PROVENANCE, fill)
         return statuses
 
     def articles_since(
@@ -352,13 +433,28 @@ class PostgresDatabase:
         with self._transaction() as conn, conn.cursor() as cur:
             cur.executemany(Q.RECORD_DISCOVERY, params)
 
-    def start_run(self, source_id: str, started_at: datetime) -> int:
+    def start_run(
+        self,
+        source_id: str,
+        started_at: datetime,
+        worker: str | None = None,
+        job_id: int | None = None,
+    ) -> int:
+        params = {
+            "source_id": source_id,
+            "started_at": started_at,
+            "worker": worker,
+            "job_id": job_id,
+        }
         with self._transaction() as conn:
-            row = conn.execute(
-                Q.START_RUN, {"source_id": source_id, "started_at": started_at}
-            ).fetchone()
+            row = conn.execute(Q.START_RUN, params).fetchone()
         assert row is not None
         return int(row[0])
+
+    def running_runs(self) -> list[dict[str, Any]]:
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(Q.RUNNING_RUNS)
+            return cur.fetchall()
 
     def finish_run(
         self, run_id: int, finished_at: datetime, status: str, counts: dict[str, Any]
@@ -414,6 +510,59 @@ class PostgresDatabase:
         with self._transaction() as conn:
             conn.execute(Q.SAVE_FEED_VALIDATORS, params)
 
+    # -- identities (issue 8) ---------------------------------------------------------
+
+    def save_aliases(self, records: Sequence[AliasRecord]) -> None:
+        if not records:
+            return
+        params = [
+            {
+                "alias_id": article_id(r.url),
+                "url": r.url,
+                "article_id": r.article_id,
+                "created_at": r.created_at,
+            }
+            for r in records
+        ]
+        with self._transaction() as conn, conn.cursor() as cur:
+            cur.executemany(Q.SAVE_ALIAS, params)
+
+    def aliases(self) -> dict[str, str]:
+        with self._transaction() as conn:
+            rows = conn.execute(Q.ALIASES).fetchall()
+        return {url: target for url, target in rows}
+
+    def stored_identities(self) -> Iterator[StoredIdentity]:
+        cursor_name = f"scraper_identities_{secrets.token_hex(4)}"
+        with self._transaction() as conn, conn.cursor(cursor_name) as cur:
+            cur.itersize = 500
+            cur.execute(Q.STORED_IDENTITIES)
+            for row in cur:
+                yield StoredIdentity(*row)
+
+    def forget_articles(self, ids: Sequence[str]) -> int:
+        wanted = {"ids": sorted(set(ids))}
+        with self._transaction() as conn:
+            conn.execute(Q.FORGET_DISCOVERIES, wanted)
+            deleted = conn.execute(Q.FORGET_ARTICLES, wanted).rowcount
+            conn.execute(Q.FORGET_FEED_VALIDATORS)
+        return int(deleted)
+
+    def rekey_article(self, old_id: str, url: str, file_path: str, content_hash: str) -> None:
+        params = {
+            "old_id": old_id,
+            "new_id": article_id(url),
+            "url": url,
+            "file_path": file_path,
+            "content_hash": content_hash,
+        }
+        with self._transaction() as conn:
+            if conn.execute(Q.REKEY_ARTICLE, params).rowcount != 1:
+                raise DatabaseError(f"PostgreSQL {self._where}: no article with id {old_id}")
+            for query in (Q.REKEY_VERSIONS, Q.REKEY_ALIASES, Q.REKEY_DISCOVERIES):
+                conn.execute(query, params)
+            conn.execute(Q.DELETE_ARTICLE, params)
+
 
 def run_errors(counts: dict[str, Any]) -> Any:
     """What goes into crawl_runs.errors for a run's counts (None when nothing failed)."""
@@ -442,6 +591,8 @@ def _article_params(record: ArticleRecord) -> dict[str, Any]:
         "content": doc.content,
         "content_hash": record.content_hash,
         "file_path": record.file_path,
+        "published_original": doc.published_original,
+        "date_source": doc.date_source,
     }
 
 

@@ -22,18 +22,22 @@ from typing import Any, Final
 
 from scraper.storage import migrate as migrations
 from scraper.storage.base import (
+    AliasRecord,
     ArticleRecord,
     DatabaseError,
     DiscoveryRecord,
     FeedValidators,
     SaveStatus,
+    StoredIdentity,
+    has_provenance,
 )
 from scraper.urls import article_id
 
 BUSY_TIMEOUT_SECONDS: Final = 30.0
 ARTICLE_COLUMNS: Final = (
-    "id, url, title, published_at, type, source_id, source_name, source_url, language, "
-    "aggregator, content, content_hash, file_path, first_seen_at, updated_at"
+    "id, url, title, published_at, published_original, date_source, type, source_id, "
+    "source_name, source_url, language, aggregator, content, content_hash, file_path, "
+    "first_seen_at, updated_at"
 )
 _TIMESTAMP_COLUMNS: Final = ("published_at", "first_seen_at", "updated_at")
 # A LIKE pattern matches a term literally once these are escaped with "\".
@@ -70,20 +74,35 @@ class Q:
     INSERT_ARTICLE: Final = """
         INSERT INTO articles (
             id, url, title, published_at, type, source_id, source_name, source_url,
-            language, aggregator, content, content_hash, file_path, first_seen_at, updated_at)
+            language, aggregator, content, content_hash, file_path, first_seen_at, updated_at,
+            published_original, date_source)
         VALUES (
             :id, :url, :title, :published_at, :type, :source_id, :source_name, :source_url,
-            :language, :aggregator, :content, :content_hash, :file_path, :now, :now)
+            :language, :aggregator, :content, :content_hash, :file_path, :now, :now,
+            :published_original, :date_source)
     """
-    # A new source_id of '' (unknown, e.g. `scraper db sync`) keeps the stored one.
+    # A new source_id of '' (unknown, e.g. `scraper db sync`) keeps the stored one, and
+    # so does a record without any provenance (read back from its file) keep the stored
+    # published_original and date_source: the pair is replaced together or not at all.
     UPDATE_ARTICLE: Final = """
         UPDATE articles SET
             url = :url, title = :title, published_at = :published_at, type = :type,
             source_id = coalesce(nullif(:source_id, ''), source_id),
             source_name = :source_name, source_url = :source_url, language = :language,
             aggregator = :aggregator, content = :content, content_hash = :content_hash,
-            file_path = :file_path, updated_at = :now
+            file_path = :file_path, updated_at = :now,
+            published_original = CASE WHEN :published_original IS NULL AND :date_source IS NULL
+                                      THEN published_original ELSE :published_original END,
+            date_source = CASE WHEN :published_original IS NULL AND :date_source IS NULL
+                               THEN date_source ELSE :date_source END
         WHERE id = :id AND content_hash IS NOT :content_hash
+    """
+    # An unchanged article whose row has no provenance yet (stored before schema 2, or
+    # by `scraper db sync`) gets it; the row is otherwise left as it is (updated_at too).
+    FILL_PROVENANCE: Final = """
+        UPDATE articles SET published_original = :published_original, date_source = :date_source
+        WHERE id = :id AND content_hash = :content_hash
+          AND published_original IS NULL AND date_source IS NULL
     """
     RECORD_DISCOVERY: Final = """
         INSERT OR IGNORE INTO discoveries (
@@ -91,7 +110,12 @@ class Q:
         VALUES (:url, :article_id, :source_id, :channel, :aggregator, :discovered_at)
     """
     START_RUN: Final = (
-        "INSERT INTO crawl_runs (source_id, started_at) VALUES (:source_id, :started_at)"
+        "INSERT INTO crawl_runs (source_id, started_at, worker, job_id) "
+        "VALUES (:source_id, :started_at, :worker, :job_id)"
+    )
+    RUNNING_RUNS: Final = (
+        "SELECT id, source_id, started_at, worker, job_id FROM crawl_runs "
+        "WHERE status = 'running' ORDER BY started_at, id"
     )
     FINISH_RUN: Final = """
         UPDATE crawl_runs
@@ -99,8 +123,8 @@ class Q:
         WHERE id = :id
     """
     RECENT_RUNS: Final = """
-        SELECT id, source_id, started_at, finished_at, status, counts FROM (
-            SELECT id, source_id, started_at, finished_at, status, counts,
+        SELECT id, source_id, started_at, finished_at, status, counts, worker FROM (
+            SELECT id, source_id, started_at, finished_at, status, counts, worker,
                    row_number() OVER (
                        PARTITION BY source_id ORDER BY started_at DESC, id DESC) AS n
             FROM crawl_runs) AS ranked
@@ -145,6 +169,55 @@ class Q:
         ORDER BY rank DESC, published_at DESC, id
         LIMIT :limit
     """
+
+    # -- identities (issue 8) ---------------------------------------------------------
+    # An alias is kept only for a stored article, and never for a URL that is itself one.
+    SAVE_ALIAS: Final = """
+        INSERT INTO article_aliases (alias_id, url, article_id, created_at)
+        SELECT :alias_id, :url, :article_id, :created_at
+        WHERE EXISTS (SELECT 1 FROM articles WHERE id = :article_id)
+          AND NOT EXISTS (SELECT 1 FROM articles WHERE id = :alias_id)
+        ON CONFLICT (alias_id) DO UPDATE SET url = excluded.url, article_id = excluded.article_id
+    """
+    ALIASES: Final = "SELECT url, article_id FROM article_aliases"
+    STORED_IDENTITIES: Final = """
+        SELECT id, url, file_path, count(DISTINCT title), count(DISTINCT published_at)
+        FROM (
+            SELECT id, url, file_path, title, published_at FROM articles
+            UNION ALL
+            SELECT a.id, a.url, a.file_path, v.title, v.published_at
+            FROM article_versions AS v JOIN articles AS a ON a.id = v.article_id
+        ) AS seen
+        GROUP BY id, url, file_path
+        ORDER BY id
+    """
+    FORGET_DISCOVERIES: Final = (
+        "DELETE FROM discoveries WHERE article_id IN (SELECT value FROM json_each(:ids))"
+    )
+    FORGET_ARTICLES: Final = "DELETE FROM articles WHERE id IN (SELECT value FROM json_each(:ids))"
+    FORGET_FEED_VALIDATORS: Final = "DELETE FROM feed_validators"
+    REKEY_ARTICLE: Final = """
+        INSERT INTO articles (
+            id, url, title, published_at, type, source_id, source_name, source_url,
+            language, aggregator, content, content_hash, file_path, first_seen_at, updated_at,
+            published_original, date_source)
+        SELECT
+            :new_id, :url, title, published_at, type, source_id, source_name, source_url,
+            language, aggregator, content, :content_hash, :file_path, first_seen_at, :now,
+            published_original, date_source
+        FROM articles WHERE id = :old_id
+    """
+    REKEY_VERSIONS: Final = (
+        "UPDATE article_versions SET article_id = :new_id WHERE article_id = :old_id"
+    )
+    REKEY_ALIASES: Final = (
+        "UPDATE article_aliases SET article_id = :new_id WHERE article_id = :old_id"
+    )
+    REKEY_DISCOVERIES: Final = (
+        "UPDATE OR IGNORE discoveries SET article_id = :new_id, url = :url "
+        "WHERE article_id = :old_id"
+    )
+    DELETE_ARTICLE: Final = "DELETE FROM articles WHERE id = :old_id"
 
 
 class SQLiteDatabase:
@@ -275,6 +348,8 @@ class SQLiteDatabase:
                     conn.execute(Q.INSERT_ARTICLE, params)
                     statuses.append("new")
                 elif previous == record.content_hash:
+                    if has_provenance(record):
+                        conn.execute(Q.FILL_PROVENANCE, params)
                     statuses.append("unchanged")
                 else:
                     conn.execute(Q.UPDATE_ARTICLE, params)
@@ -344,12 +419,28 @@ class SQLiteDatabase:
         with self._write() as conn:
             conn.executemany(Q.RECORD_DISCOVERY, params)
 
-    def start_run(self, source_id: str, started_at: datetime) -> int:
-        params = {"source_id": source_id, "started_at": _timestamp(started_at)}
+    def start_run(
+        self,
+        source_id: str,
+        started_at: datetime,
+        worker: str | None = None,
+        job_id: int | None = None,
+    ) -> int:
+        params = {
+            "source_id": source_id,
+            "started_at": _timestamp(started_at),
+            "worker": worker,
+            "job_id": job_id,
+        }
         with self._write() as conn:
             cursor = conn.execute(Q.START_RUN, params)
         assert cursor.lastrowid is not None
         return cursor.lastrowid
+
+    def running_runs(self) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(Q.RUNNING_RUNS).fetchall()
+        return [{**dict(row), "started_at": _datetime(row["started_at"])} for row in rows]
 
     def finish_run(
         self, run_id: int, finished_at: datetime, status: str, counts: dict[str, Any]
@@ -407,6 +498,63 @@ class SQLiteDatabase:
         with self._write() as conn:
             conn.execute(Q.SAVE_FEED_VALIDATORS, params)
 
+    # -- identities (issue 8) ---------------------------------------------------------
+
+    def save_aliases(self, records: Sequence[AliasRecord]) -> None:
+        if not records:
+            return
+        params = [
+            {
+                "alias_id": article_id(r.url),
+                "url": r.url,
+                "article_id": r.article_id,
+                "created_at": _timestamp(r.created_at),
+            }
+            for r in records
+        ]
+        with self._write() as conn:
+            conn.executemany(Q.SAVE_ALIAS, params)
+
+    def aliases(self) -> dict[str, str]:
+        with self._read() as conn:
+            rows = conn.execute(Q.ALIASES).fetchall()
+        return {url: target for url, target in rows}
+
+    def stored_identities(self) -> Iterator[StoredIdentity]:
+        reader = self._connect()
+        try:
+            cursor = reader.execute(Q.STORED_IDENTITIES)
+            while rows := cursor.fetchmany(500):
+                yield from (StoredIdentity(*row) for row in rows)
+        except sqlite3.Error as exc:
+            raise DatabaseError(self._describe(exc)) from None
+        finally:
+            reader.close()
+
+    def forget_articles(self, ids: Sequence[str]) -> int:
+        wanted = {"ids": json.dumps(sorted(set(ids)))}
+        with self._write() as conn:
+            conn.execute(Q.FORGET_DISCOVERIES, wanted)
+            deleted = conn.execute(Q.FORGET_ARTICLES, wanted).rowcount
+            conn.execute(Q.FORGET_FEED_VALIDATORS)
+        return int(deleted)
+
+    def rekey_article(self, old_id: str, url: str, file_path: str, content_hash: str) -> None:
+        params = {
+            "old_id": old_id,
+            "new_id": article_id(url),
+            "url": url,
+            "file_path": file_path,
+            "content_hash": content_hash,
+            "now": _now(),
+        }
+        with self._write() as conn:
+            if conn.execute(Q.REKEY_ARTICLE, params).rowcount != 1:
+                raise DatabaseError(f"SQLite database {self.path}: no article with id {old_id}")
+            for query in (Q.REKEY_VERSIONS, Q.REKEY_ALIASES, Q.REKEY_DISCOVERIES):
+                conn.execute(query, params)
+            conn.execute(Q.DELETE_ARTICLE, params)
+
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
     """Switch the file to WAL mode (a no-op once it is). The switch needs the file to
@@ -463,6 +611,8 @@ def _article_params(record: ArticleRecord, now: str) -> dict[str, Any]:
         "content": doc.content,
         "content_hash": record.content_hash,
         "file_path": record.file_path,
+        "published_original": doc.published_original,
+        "date_source": doc.date_source,
         "now": now,
     }
 

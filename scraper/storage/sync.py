@@ -1,34 +1,52 @@
 """Bringing the database level with the files after it was unreachable.
 
 While the database is down a crawl keeps writing files and notes, in a journal beside
-them, each file the database has not got yet with the source that wrote it. The next run
-(or ``scraper db sync``) stores every file that has no row or a different content hash,
-taking the source ids from that journal, then removes it.
+them (``.db-pending.jsonl``), what the database has not got yet: each file it wrote, with
+the source that wrote it and where the publication date came from (which the record file
+has no place for), and each sighting of an article URL by a discovery channel. The next
+run (or ``scraper db sync``) stores every file that has no row or a different content
+hash, taking the source ids and the date's provenance from that journal, records the
+sightings (again: a repeated sighting is stored once), then removes the journal.
+
+One JSON object per line, either an article::
+
+    {"id": "<article id>", "source_id": "<source>", "file": "<YYYY-MM-DD>/<NNN>_<id>.txt",
+     "published_original": "<as stated>" | null, "date_source": "<candidate>" | null}
+
+(lines written before the provenance was journalled lack the last two keys), or a
+sighting::
+
+    {"kind": "discovery", "url": "<article URL>", "source_id": "<source>",
+     "channel": "feed", "aggregator": "RSS", "discovered_at": "<ISO 8601 with offset>"}
 
 The journal lies in the output folder, which other hands may write to, so each of its
 lines is checked before anything is read on its word: well-formed JSON with an article
 id, a source id and the relative path of that article's record file, a regular file under
-the output folder (no absolute path, no "..", no symlink out of it). A line that fails
+the output folder (no absolute path, no "..", no symlink out of it); a sighting with an
+http(s) URL, a source id, a channel name and a time with its offset. A line that fails
 is skipped, counted and logged with its reason; its path is never opened.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from scraper.document import Document, render
 from scraper.reader import read_document
-from scraper.storage.base import ArticleRecord, Database
+from scraper.storage.base import ArticleRecord, Database, DiscoveryRecord
 from scraper.storage.files import (
     DATE_FOLDER,
     RECORD_NAME,
@@ -41,67 +59,160 @@ from scraper.storage.files import (
 log = logging.getLogger(__name__)
 
 PENDING_NAME = ".db-pending.jsonl"
-# A journal line is ~100 bytes; anything this long is not one of ours.
+# A journal line is a few hundred bytes; anything this long is not one of ours.
 MAX_LINE_BYTES = 64 * 1024
+DISCOVERY_KIND = "discovery"
+MAX_URL_CHARS = 32 * 1024
+MAX_TEXT_CHARS = 200  # published_original, aggregator
 _ARTICLE_ID = re.compile(r"[0-9a-f]{16}")
 _SOURCE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,199}")  # a source file's slug
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")  # a channel, a date source
+_ARTICLE_KEYS = frozenset({"id", "source_id", "file"})
+_PROVENANCE_KEYS = frozenset({"published_original", "date_source"})
+_DISCOVERY_KEYS = frozenset({"kind", "url", "source_id", "channel", "aggregator", "discovered_at"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Provenance = tuple[str | None, str | None]  # (published_original, date_source)
+
+
+# A journal being replayed: the live one renamed, so that lines crawls append meanwhile
+# go to a new live journal and are not deleted with the replayed one.
+CLAIMED_GLOB = ".db-pending.*.jsonl"
 
 
 def pending_path(root: Path) -> Path:
     return Path(root) / PENDING_NAME
 
 
-def note_pending(root: Path, records: list[ArticleRecord]) -> None:
-    """Append the records the database did not take to the journal (one line each)."""
-    if not records:
+def journal_paths(root: Path) -> list[Path]:
+    """Every journal under ``root``, oldest first: those claimed by a catch-up that did
+    not finish, then the live one."""
+    return [*sorted(Path(root).glob(CLAIMED_GLOB)), pending_path(root)]
+
+
+def has_pending(root: Path) -> bool:
+    return any(path.exists() or path.is_symlink() for path in journal_paths(root))
+
+
+def claim_pending(root: Path) -> list[Path]:
+    """Set the live journal aside for a catch-up and return every claimed journal,
+    oldest first. Lines written from now on go to a new live journal, which this
+    catch-up leaves alone (``release_pending`` deletes only what was claimed)."""
+    live = pending_path(root)
+    with contextlib.suppress(FileNotFoundError):  # nothing journalled since
+        os.replace(live, Path(root) / f".db-pending.{time.time_ns()}.jsonl")
+    return sorted(Path(root).glob(CLAIMED_GLOB))
+
+
+def release_pending(claimed: Iterable[Path]) -> None:
+    """Delete the journals a finished catch-up replayed."""
+    for path in claimed:
+        path.unlink(missing_ok=True)
+
+
+def note_pending(
+    root: Path, records: Iterable[ArticleRecord], discoveries: Iterable[DiscoveryRecord] = ()
+) -> None:
+    """Append what the database did not take to the journal (one line each): the
+    articles (with the date's provenance) and the sightings."""
+    lines = [_article_line(r) for r in records]
+    lines += [_discovery_line(d) for d in discoveries]
+    if not lines:
         return
     Path(root).mkdir(parents=True, exist_ok=True)
-    lines = "".join(
-        json.dumps({"id": r.document.id, "source_id": r.source_id, "file": r.file_path}) + "\n"
-        for r in records
-    )
     with open(pending_path(root), "a", encoding="utf-8") as journal:
-        journal.write(lines)
+        journal.write("".join(line + "\n" for line in lines))
         journal.flush()
         os.fsync(journal.fileno())
 
 
+def _article_line(record: ArticleRecord) -> str:
+    doc = record.document
+    return json.dumps(
+        {
+            "id": doc.id,
+            "source_id": record.source_id,
+            "file": record.file_path,
+            "published_original": doc.published_original,
+            "date_source": doc.date_source,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _discovery_line(record: DiscoveryRecord) -> str:
+    return json.dumps(
+        {
+            "kind": DISCOVERY_KIND,
+            "url": record.url,
+            "source_id": record.source_id,
+            "channel": record.channel,
+            "aggregator": record.aggregator,
+            "discovered_at": record.discovered_at.isoformat(),
+        },
+        ensure_ascii=False,
+    )
+
+
 @dataclass(frozen=True)
 class PendingEntry:
-    """A valid journal line."""
+    """A valid article line of the journal."""
 
     id: str  # article id
     source_id: str
     file: Path  # its record file: resolved, under the output folder
+    published_original: str | None = None  # None in lines of older scrapers too
+    date_source: str | None = None
 
 
 @dataclass
 class PendingJournal:
     entries: list[PendingEntry] = field(default_factory=list)
+    discoveries: list[DiscoveryRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "line N: reason", one per bad line
 
     @property
     def sources(self) -> dict[str, str]:
         return {entry.id: entry.source_id for entry in self.entries}
 
+    @property
+    def provenance(self) -> dict[str, Provenance]:
+        """Article id -> (published_original, date_source) of the articles whose line
+        says where the date came from; the last line of an article wins (its file holds
+        the last version written)."""
+        found: dict[str, Provenance] = {}
+        for entry in self.entries:
+            pair = (entry.published_original, entry.date_source)
+            if pair == (None, None):
+                found.pop(entry.id, None)
+            else:
+                found[entry.id] = pair
+        return found
+
 
 class BadJournalLine(ValueError):
     """Why a journal line is not used (the message is the one-line reason)."""
 
 
-def parse_pending_line(line: str, root: Path) -> PendingEntry:
-    """The entry of one journal line, checked against the output folder ``root`` (the
-    path is judged as text before the file system is asked anything about it). Raises
-    BadJournalLine."""
+def parse_pending_line(line: str, root: Path) -> PendingEntry | DiscoveryRecord:
+    """The article entry or the sighting of one journal line, checked against the output
+    folder ``root`` (the path is judged as text before the file system is asked anything
+    about it). Raises BadJournalLine."""
     try:
         value: Any = json.loads(line)
     except ValueError:
         raise BadJournalLine("not JSON") from None
     if not isinstance(value, dict):
         raise BadJournalLine("not a JSON object")
-    if set(value) != {"id", "source_id", "file"}:
-        keys = ", ".join(sorted(map(str, value))) or "none"
-        raise BadJournalLine(f"expected the keys file, id, source_id, got {keys}")
+    if value.get("kind") == DISCOVERY_KIND:
+        return _parse_discovery(value)
+    keys = set(value)
+    if not _ARTICLE_KEYS <= keys <= _ARTICLE_KEYS | _PROVENANCE_KEYS:
+        listed = ", ".join(sorted(map(str, value))) or "none"
+        raise BadJournalLine(
+            f"expected the keys file, id, source_id (and date_source, published_original), "
+            f"got {listed}"
+        )
     article, source, file = value["id"], value["source_id"], value["file"]
     if not isinstance(article, str) or not _ARTICLE_ID.fullmatch(article):
         raise BadJournalLine("id: not an article id")
@@ -109,7 +220,56 @@ def parse_pending_line(line: str, root: Path) -> PendingEntry:
         raise BadJournalLine("source_id: not a source id")
     if not isinstance(file, str):
         raise BadJournalLine("file: not a string")
-    return PendingEntry(article, source, _record_path(file, article, root))
+    original = _optional_text(value, "published_original")
+    date_source = value.get("date_source")
+    if date_source is not None and not (
+        isinstance(date_source, str) and _NAME.fullmatch(date_source)
+    ):
+        raise BadJournalLine("date_source: not a date source name")
+    path = _record_path(file, article, root)
+    return PendingEntry(article, source, path, original, date_source)
+
+
+def _parse_discovery(value: dict[str, Any]) -> DiscoveryRecord:
+    if set(value) != _DISCOVERY_KEYS:
+        listed = ", ".join(sorted(map(str, value)))
+        raise BadJournalLine(
+            f"expected the keys of a sighting ({', '.join(sorted(_DISCOVERY_KEYS))}), got {listed}"
+        )
+    url, source, channel = value["url"], value["source_id"], value["channel"]
+    if (
+        not isinstance(url, str)
+        or not url.startswith(("http://", "https://"))
+        or len(url) > MAX_URL_CHARS
+        or any(c.isspace() for c in url)
+        or _CONTROL.search(url)
+    ):
+        raise BadJournalLine("url: not an http(s) URL")
+    if not isinstance(source, str) or not _SOURCE_ID.fullmatch(source):
+        raise BadJournalLine("source_id: not a source id")
+    if not isinstance(channel, str) or not _NAME.fullmatch(channel):
+        raise BadJournalLine("channel: not a channel name")
+    aggregator = _optional_text(value, "aggregator")
+    if aggregator is None:
+        raise BadJournalLine("aggregator: not a string")
+    seen = value["discovered_at"]
+    try:
+        moment = datetime.fromisoformat(seen) if isinstance(seen, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise BadJournalLine("discovered_at: not an ISO 8601 time with its offset")
+    return DiscoveryRecord(url, source, channel, aggregator, moment)
+
+
+def _optional_text(value: dict[str, Any], key: str) -> str | None:
+    """``value[key]``: absent or null (None), or a short one-line string."""
+    text = value.get(key)
+    if text is None:
+        return None
+    if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS or _CONTROL.search(text):
+        raise BadJournalLine(f"{key}: not a short one-line string")
+    return text
 
 
 def _record_path(text: str, article: str, root: Path) -> Path:
@@ -140,23 +300,70 @@ def _record_path(text: str, article: str, root: Path) -> Path:
     return real
 
 
-def load_pending(root: Path) -> PendingJournal:
-    """The journal's valid entries, and why each other line was skipped (logged)."""
-    path = pending_path(root)
+@dataclass(frozen=True)
+class _Skipped:
+    line: int | None  # None: the journal itself was not read
+    reason: str
+
+    def __str__(self) -> str:
+        where = "journal" if self.line is None else f"line {self.line}"
+        return f"{where}: {self.reason}"
+
+
+def load_pending(
+    root: Path, *, discoveries: bool = True, paths: Sequence[Path] | None = None
+) -> PendingJournal:
+    """The journals' valid entries (and sightings, unless ``discoveries`` is False:
+    ``replay_discoveries`` streams them instead), and why each other line was skipped
+    (logged). ``paths``: the journals to read (default: every one under ``root``)."""
     journal = PendingJournal()
+    for path, item in _scan_all(root, paths):
+        if isinstance(item, PendingEntry):
+            journal.entries.append(item)
+        elif isinstance(item, DiscoveryRecord):
+            if discoveries:
+                journal.discoveries.append(item)
+        else:
+            journal.skipped.append(str(item))
+            if item.line is None:
+                log.warning("pending journal %s not read: %s", path, item.reason)
+            else:
+                log.warning("pending journal %s line %d skipped: %s", path, item.line, item.reason)
+    return journal
+
+
+def pending_discoveries(
+    root: Path, paths: Sequence[Path] | None = None
+) -> Iterator[DiscoveryRecord]:
+    """The journals' valid sightings, streamed (bad lines are skipped silently here:
+    ``load_pending`` reports them)."""
+    for _path, item in _scan_all(root, paths):
+        if isinstance(item, DiscoveryRecord):
+            yield item
+
+
+def _scan_all(
+    root: Path, paths: Sequence[Path] | None
+) -> Iterator[tuple[Path, PendingEntry | DiscoveryRecord | _Skipped]]:
+    for path in journal_paths(root) if paths is None else paths:
+        for item in _scan(root, path):
+            yield path, item
+
+
+def _scan(root: Path, path: Path) -> Iterator[PendingEntry | DiscoveryRecord | _Skipped]:
+    """What each line of the journal holds, or why it is skipped, one line at a time."""
     try:
         handle = _open_journal(path)
     except FileNotFoundError:
-        return journal
+        return
     except OSError as exc:
-        reason = "a symlink" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
-        log.warning("pending journal %s not read: %s", path, reason)
-        journal.skipped.append(f"journal: {reason}")
-        return journal
+        yield _Skipped(None, "a symlink" if exc.errno == errno.ELOOP else exc.strerror or str(exc))
+        return
     with handle:
         for number, raw in _journal_lines(handle):
             if raw is not None and not raw.strip():
                 continue
+            item: PendingEntry | DiscoveryRecord | _Skipped
             try:
                 if raw is None:
                     raise BadJournalLine(f"longer than {MAX_LINE_BYTES} bytes")
@@ -164,11 +371,10 @@ def load_pending(root: Path) -> PendingJournal:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError:
                     raise BadJournalLine("not UTF-8") from None
-                journal.entries.append(parse_pending_line(line, Path(root)))
+                item = parse_pending_line(line, Path(root))
             except BadJournalLine as exc:
-                journal.skipped.append(f"line {number}: {exc}")
-                log.warning("pending journal %s line %d skipped: %s", path, number, exc)
-    return journal
+                item = _Skipped(number, str(exc))
+            yield item
 
 
 def _open_journal(path: Path) -> IO[bytes]:
@@ -202,7 +408,28 @@ def _journal_lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 def read_pending(root: Path) -> dict[str, str]:
     """Article id -> source id of every file the database is behind on, from the
     journal's valid lines only."""
-    return load_pending(root).sources
+    return load_pending(root, discoveries=False).sources
+
+
+def replay_discoveries(
+    database: Database,
+    root: Path,
+    batch_size: int = 1000,
+    paths: Sequence[Path] | None = None,
+) -> int:
+    """Record the journals' sightings in batches; returns how many lines were replayed.
+    Replaying twice stores nothing twice (a sighting is stored once)."""
+    count = 0
+    batch: list[DiscoveryRecord] = []
+    for record in pending_discoveries(root, paths):
+        batch.append(record)
+        if len(batch) >= batch_size:
+            database.record_discoveries(batch)
+            count, batch = count + len(batch), []
+    if batch:
+        database.record_discoveries(batch)
+        count += len(batch)
+    return count
 
 
 @dataclass
@@ -219,20 +446,26 @@ def sync_files(
     folder: Path,
     guess_source: Callable[[Document], str] = lambda _: "",
     batch_size: int = 500,
+    provenance: Mapping[str, Provenance] | None = None,
 ) -> SyncResult:
     """Store every record file under ``folder`` that has no row, or whose content hash
     differs from its row's, in batches of ``batch_size``. Files whose hash matches are
-    not even parsed. A new row gets ``guess_source(document)`` as its source_id; an
-    existing row keeps its own."""
+    not even parsed (unless ``provenance`` has their article: a row without one gets
+    it). A new row gets ``guess_source(document)`` as its source_id; an existing row
+    keeps its own.
+
+    A record file does not say where its date came from: ``provenance`` (article id ->
+    (published_original, date_source), from the pending journal) does for the files
+    it names; the others are stored without, and a stored provenance stays."""
     result = SyncResult()
     batch: list[Path] = []
     for path in record_files(folder):
         batch.append(path)
         if len(batch) >= batch_size:
-            _sync_batch(database, folder, batch, guess_source, result)
+            _sync_batch(database, folder, batch, guess_source, result, provenance or {})
             batch = []
     if batch:
-        _sync_batch(database, folder, batch, guess_source, result)
+        _sync_batch(database, folder, batch, guess_source, result, provenance or {})
     return result
 
 
@@ -242,13 +475,14 @@ def _sync_batch(
     paths: list[Path],
     guess_source: Callable[[Document], str],
     result: SyncResult,
+    provenance: Mapping[str, Provenance],
 ) -> None:
     result.checked += len(paths)
     stored = database.content_hashes(record_id(path) or "" for path in paths)
     records: list[ArticleRecord] = []
     for path in paths:
         try:
-            record = _record_if_different(path, folder, stored, guess_source)
+            record = _record_if_different(path, folder, stored, guess_source, provenance)
         except (OSError, ValueError) as exc:  # DocumentFormatError is a ValueError
             log.warning("skipping %s: %s", path, exc)
             result.unreadable += 1
@@ -271,16 +505,22 @@ def _record_if_different(
     folder: Path,
     stored: Mapping[str, str],
     guess_source: Callable[[Document], str],
+    provenance: Mapping[str, Provenance],
 ) -> ArticleRecord | None:
-    """The record to store for ``path``, None when its row is level. Raises OSError or
-    ValueError when the file cannot be read or is not a record."""
-    stored_hash = stored.get(record_id(path) or "")
-    if stored_hash is not None:
+    """The record to store for ``path``, None when its row is level (and there is no
+    provenance to give it). Raises OSError or ValueError when the file cannot be read
+    or is not a record."""
+    article = record_id(path) or ""
+    stored_hash = stored.get(article)
+    if stored_hash is not None and article not in provenance:
         # The content hash is the sha256 of the record text, i.e. of the file's bytes.
         text = path.read_bytes().decode("utf-8")
         if content_hash(text) == stored_hash:
             return None
     document = read_document(path)
+    if document.id in provenance:
+        original, date_source = provenance[document.id]
+        document = replace(document, published_original=original, date_source=date_source)
     return ArticleRecord(
         document=document,
         source_id="" if stored_hash is not None else guess_source(document),
@@ -290,21 +530,33 @@ def _record_if_different(
 
 
 def sync_pending(database: Database, files: FileStore) -> int:
-    """Store what the journal lists (and any other file without its row); returns how
-    many rows were written. The journal goes only once everything is stored."""
-    journal = load_pending(files.root)
+    """Store what the journal lists (and any other file without its row) with the
+    journalled source ids and date provenance, and record the journalled sightings;
+    returns how many article rows were written. The journal goes only once everything
+    is stored; lines crawls append meanwhile stay for the next catch-up."""
+    claimed = claim_pending(files.root)
+    journal = load_pending(files.root, discoveries=False, paths=claimed)
     if journal.skipped:
         log.warning("pending journal: %d bad lines skipped", len(journal.skipped))
     sources = journal.sources
-    result = sync_files(database, files.root, lambda doc: sources.get(doc.id, ""))
-    pending_path(files.root).unlink(missing_ok=True)
+    result = sync_files(
+        database,
+        files.root,
+        lambda doc: sources.get(doc.id, ""),
+        provenance=journal.provenance,
+    )
+    sightings = replay_discoveries(database, files.root, paths=claimed)
+    release_pending(claimed)
     log.info(
-        "database caught up with the files: %d new, %d updated rows", result.new, result.updated
+        "database caught up with the files: %d new, %d updated rows, %d sightings",
+        result.new,
+        result.updated,
+        sightings,
     )
     return result.new + result.updated
 
 
 async def sync_if_behind(database: Database, files: FileStore) -> None:
     """Before a crawl: catch the database up when an earlier run left it behind."""
-    if pending_path(files.root).exists():
+    if has_pending(files.root):
         await asyncio.to_thread(sync_pending, database, files)

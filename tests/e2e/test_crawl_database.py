@@ -141,6 +141,10 @@ def test_database_down_writes_every_file_and_the_next_run_catches_up(
     assert_rows_match_files(project, pg_url)
     sources = rows(pg_url, "SELECT DISTINCT source_id FROM articles")
     assert sources == [("city",)]  # the journal kept which source wrote each file
+    # ... and what the feed listed while the database was down: those 6 sightings were
+    # recorded on catching up, beside the 6 of the run that caught up.
+    sightings = rows(pg_url, "SELECT count(*), count(DISTINCT url) FROM discoveries")
+    assert sightings == [(12, 6)]
 
 
 def test_sqlite_default_needs_no_server(server: LocalHTTPServer, project: Project) -> None:

@@ -496,3 +496,84 @@ def test_a_database_that_does_not_answer_stalls_neither_health_nor_crawls(
         assert code == 0, daemon.log
     finally:
         hung.close()
+
+
+def test_a_recent_article_that_changes_is_picked_up_and_an_old_one_left_alone(
+    config_dir: Path,
+) -> None:
+    """refresh: {window: 2d, every: 1s}: a recent article is fetched again on every run;
+    its change is stored as a new version and rewrites its file in place, a page that
+    answers 304 to its validators stays unchanged, and an old article is fetched once."""
+    articles = config_dir.parent / "articles"
+    now = datetime.now(UTC).replace(microsecond=0)
+    correction = "A correction was added to this story after it was first published."
+    fresh_text = {"paragraphs": article_paragraphs(1)}
+    not_modified: list[float] = []
+
+    def fresh(_request: RecordedRequest) -> Route:
+        return Route(body=article_page("Fresh", fresh_text["paragraphs"], published=None))
+
+    def cached(request: RecordedRequest) -> Route:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        if headers.get("if-none-match") == '"v1"':
+            not_modified.append(time.monotonic())
+            return Route(status=304, content_type=None, headers={"ETag": '"v1"'})
+        page = article_page("Cached", article_paragraphs(3), published=None)
+        return Route(body=page, headers={"ETag": '"v1"'})
+
+    with LocalHTTPServer() as server:
+        items = [
+            ("Fresh", server.url("/news/fresh"), format_datetime(now - timedelta(hours=1))),
+            ("Cached", server.url("/news/cached"), format_datetime(now - timedelta(hours=2))),
+            ("Old", server.url("/news/old"), format_datetime(now - timedelta(days=10))),
+        ]
+        server.routes(
+            {
+                "/feed.xml": Route(body=rss_feed(items), content_type="application/rss+xml"),
+                "/news/fresh": fresh,
+                "/news/cached": cached,
+                "/news/old": Route(body=article_page("Old", article_paragraphs(2), None)),
+            }
+        )
+        write_source(config_dir, "recent", server.base_url, every="1s")
+        with (config_dir / "sources" / "recent.yaml").open("a", encoding="utf-8") as source:
+            source.write("refresh: {window: 2d, every: 1s}\n")
+        fresh_id = article_id(normalize_url(server.url("/news/fresh")))
+        cached_id = article_id(normalize_url(server.url("/news/cached")))
+
+        daemon = DaemonProcess(config_dir)
+        try:
+            wait_for(lambda: len(stored_files(articles)) == 3, 40, "three articles", daemon)
+            [fresh_path] = stored_files(articles)[fresh_id]
+            [cached_path] = stored_files(articles)[cached_id]
+            cached_before = (cached_path.read_bytes(), cached_path.stat().st_mtime_ns)
+            fresh_text["paragraphs"] = [*article_paragraphs(1), correction]
+            wait_for(
+                lambda: correction in fresh_path.read_text(encoding="utf-8"),
+                30,
+                "the change to be picked up",
+                daemon,
+            )
+            wait_for(lambda: len(not_modified) >= 2, 20, "conditional GETs answered 304", daemon)
+        finally:
+            code, _ = daemon.terminate()
+        assert code == 0, daemon.log
+        assert "Traceback" not in daemon.log, daemon.log
+
+        files = stored_files(articles)
+        assert files[fresh_id] == [fresh_path], "rewritten in place, not a second file"
+        assert (cached_path.read_bytes(), cached_path.stat().st_mtime_ns) == cached_before
+        assert len(server.requests_to("/news/old")) == 1, "outside the window: fetched once"
+        assert len(server.requests_to("/news/fresh")) >= 2
+
+    with sqlite3.connect(config_dir.parent / "scraper.db") as db:
+        versions = db.execute(
+            "SELECT content FROM article_versions WHERE article_id = ?", (fresh_id,)
+        ).fetchall()
+        [current] = db.execute("SELECT content FROM articles WHERE id = ?", (fresh_id,))
+        runs = [json.loads(c) for (c,) in db.execute("SELECT counts FROM crawl_runs")]
+    assert versions and all(correction not in content for (content,) in versions)
+    assert correction in current[0]
+    assert sum(run["updated"] for run in runs) >= 1
+    assert sum(run["unchanged"] for run in runs) >= 2
+    assert not any(run["failed"] for run in runs), runs

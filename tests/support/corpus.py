@@ -7,6 +7,7 @@ when it is absent.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 from dataclasses import dataclass
@@ -76,7 +77,42 @@ def expected_pages() -> list[ExpectedPage]:
     return pages
 
 
-def fetched_page(body: bytes, url: str, *, source_language: str | None = None) -> FetchedPage:
+@dataclass(frozen=True)
+class SnippetCase:
+    """A page of ``dev/extraction``: snippets its main text must and must not contain."""
+
+    url: str
+    path: Path
+    with_snippets: tuple[str, ...]
+    without_snippets: tuple[str, ...]
+
+    def body(self) -> bytes:
+        with gzip.open(self.path, "rb") as handle:
+            return handle.read()
+
+
+def dev_extraction_available() -> bool:
+    return (CORPUS_DIR / "dev" / "extraction" / "cases.json").is_file()
+
+
+def dev_extraction_cases() -> list[SnippetCase]:
+    """The labelled pages of ``dev/extraction`` (see its README), in file order."""
+    folder = CORPUS_DIR / "dev" / "extraction"
+    cases = json.loads((folder / "cases.json").read_text(encoding="utf-8"))
+    return [
+        SnippetCase(
+            url=url,
+            path=folder / "pages" / case["file"],
+            with_snippets=tuple(s for s in case.get("with") or () if s),
+            without_snippets=tuple(s for s in case.get("without") or () if s),
+        )
+        for url, case in cases.items()
+    ]
+
+
+def fetched_page(
+    body: bytes, url: str, *, source_language: str | None = None, allow_crawl_time: bool = False
+) -> FetchedPage:
     """A page as the crawl would hand it over after a sitemap discovery (no channel title
     or date, so everything comes from the page itself)."""
     discovery = Discovery(url=url, source_id="corpus", channel="sitemap", aggregator="Sitemap")
@@ -86,7 +122,7 @@ def fetched_page(body: bytes, url: str, *, source_language: str | None = None) -
         homepage="https://corpus.invalid",
         language=source_language,
         type="Notícias",
-        allow_crawl_time=False,
+        allow_crawl_time=allow_crawl_time,
     )
     return FetchedPage(
         discovery=discovery,

@@ -363,3 +363,9 @@ class _FakeContext:
 
     def remember_feed_validators(self, validators: Any) -> None:
         pass
+
+    def stored_validators(self, discovery: Discovery) -> Any:
+        return None  # nothing is stored: no conditional GET (tests/e2e test those)
+
+    def not_modified(self, discovery: Discovery, etag: Any, last_modified: Any) -> None:
+        self.summary.add("unchanged")

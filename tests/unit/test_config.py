@@ -53,6 +53,26 @@ def test_defaults(tmp_path: Path) -> None:
     assert aggregator_label(source.discovery[0]) == "RSS"
 
 
+def test_source_timezone_is_optional_and_carried_to_the_workers(tmp_path: Path) -> None:
+    from scraper.models import SourceDefaults
+
+    write_source(tmp_path, GOOD.format(id="example"))
+    write_source(tmp_path, GOOD.format(id="kyiv") + "timezone: Europe/Kyiv\n", name="kyiv")
+    sources = load_sources(tmp_path)
+    assert sources["example"].timezone is None
+    assert SourceDefaults.of(sources["example"]).timezone is None
+    assert SourceDefaults.of(sources["kyiv"]).timezone == "Europe/Kyiv"
+
+
+def test_source_timezone_must_be_an_iana_zone(tmp_path: Path) -> None:
+    path = write_source(tmp_path, GOOD.format(id="example") + "timezone: Kyiv\n")
+    with pytest.raises(ConfigError) as raised:
+        load_sources(tmp_path)
+    assert str(raised.value) == (
+        f"{path}: timezone: unknown time zone 'Kyiv': use an IANA name such as 'Europe/Kyiv'"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -199,7 +219,7 @@ def test_every_problem_of_every_invalid_file_one_line_each(tmp_path: Path) -> No
     assert broken_line.startswith(f"{broken}: line ")
     assert loaded.invalid[renamed] == [
         f"{renamed}: colour: unknown key (known: id, name, homepage, language, type, schedule, "
-        "discovery, crawl, allow_crawl_time)",
+        "discovery, crawl, refresh, allow_crawl_time, timezone)",
         f"{renamed}: id: 'other' must repeat the file name 'renamed'",
     ]
     # Of two files with one id, the second is the invalid one.

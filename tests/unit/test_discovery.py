@@ -51,17 +51,32 @@ def fixture(kind: str, name: str, base: str = BASE) -> bytes:
             datetime(2023, 11, 13, 17, 30, tzinfo=timezone(timedelta(hours=2))),
         ),
         ("Wed, 29 Jun 2011 00:01:37 GMT+00:00", datetime(2011, 6, 29, 0, 1, 37, tzinfo=UTC)),
-        ("Sat, Dec 16 2023 02:02:33 PM", datetime(2023, 12, 16, 14, 2, 33, tzinfo=UTC)),
-        ("Sat, Dec 16 2023 12:10:00 AM", datetime(2023, 12, 16, 0, 10, tzinfo=UTC)),
         ("2024-03-01T09:15:00+01:00", datetime(2024, 3, 1, 8, 15, tzinfo=UTC)),
         ("2024-03-01T09:15:00.250Z", datetime(2024, 3, 1, 9, 15, 0, 250000, tzinfo=UTC)),
-        ("2024-03-01 09:15:00", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),  # no zone: UTC
-        ("2020/1/10 14:33:00", datetime(2020, 1, 10, 14, 33, tzinfo=UTC)),
+        # An explicit offset makes midnight an instant like any other time.
+        ("Tue, 28 Jul 2026 00:00:00 +0000", datetime(2026, 7, 28, tzinfo=UTC)),
+        ("2024-03-16T00:00:00+02:00", datetime(2024, 3, 15, 22, tzinfo=UTC)),
     ],
 )
-def test_times_become_aware_datetimes(text: str, expected: datetime) -> None:
+def test_times_with_an_offset_become_aware_datetimes(text: str, expected: datetime) -> None:
     value = parse_date(text)
     assert isinstance(value, datetime) and value.tzinfo is not None
+    assert value == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Sat, Dec 16 2023 02:02:33 PM", datetime(2023, 12, 16, 14, 2, 33)),
+        ("Sat, Dec 16 2023 12:10:00 AM", datetime(2023, 12, 16, 0, 10)),
+        ("2024-03-01 09:15:00", datetime(2024, 3, 1, 9, 15)),
+        ("2020/1/10 14:33:00", datetime(2020, 1, 10, 14, 33)),
+    ],
+)
+def test_times_without_zone_stay_zone_less(text: str, expected: datetime) -> None:
+    """Read later in the source's configured zone, else the output zone (scraper.dates)."""
+    value = parse_date(text)
+    assert isinstance(value, datetime) and value.tzinfo is None
     assert value == expected
 
 
@@ -70,19 +85,14 @@ def test_times_become_aware_datetimes(text: str, expected: datetime) -> None:
     [
         ("2024-05-06", date(2024, 5, 6)),
         ("2020/1/10", date(2020, 1, 10)),
-        # Generators write a bare day as midnight: it must stay on that calendar day.
-        ("Tue, 28 Jul 2026 00:00:00 +0000", date(2026, 7, 28)),
-        ("2024-03-16T00:00:00+02:00", date(2024, 3, 16)),
+        # Generators write a bare day as a zone-less midnight: it stays on that day.
+        ("2024-03-16T00:00:00", date(2024, 3, 16)),
+        ("Tue, 28 Jul 2026 00:00:00", date(2026, 7, 28)),
     ],
 )
 def test_a_bare_day_stays_a_date(text: str, day: date) -> None:
     value = parse_date(text)
     assert type(value) is date and value == day
-
-
-def test_midnight_can_be_kept_as_a_time() -> None:
-    value = parse_date("Tue, 28 Jul 2026 00:00:00 GMT", midnight_is_day=False)
-    assert value == datetime(2026, 7, 28, tzinfo=UTC) and isinstance(value, datetime)
 
 
 @pytest.mark.parametrize("text", [None, "", "  ", "not a date at all", "2024-13-45", "32/13/2020"])
@@ -114,7 +124,8 @@ def test_rss2_entries_with_titles_dates_and_absolute_links() -> None:
     assert second.title == "Budget & tax calendar for 2024"
     assert second.published == datetime(2023, 11, 13, 15, 30, tzinfo=UTC)
     assert second.modified == datetime(2023, 11, 13, 15, 31, tzinfo=UTC)  # dc:date
-    assert third.published == date(2023, 11, 12)
+    # <pubDate>Sun, 12 Nov 2023 00:00:00 +0000</pubDate>: an instant (explicit offset).
+    assert third.published == datetime(2023, 11, 12, tzinfo=UTC)
     assert fourth.published is None
 
 
@@ -134,7 +145,7 @@ def test_rss1_dublin_core_date_is_the_publication_day() -> None:
         url="https://council.example/news/7",
         title="Council adopts the parks plan",
         published=date(2024, 5, 6),
-        modified=datetime(2024, 5, 6, tzinfo=UTC),
+        modified=datetime(2024, 5, 6),  # the day's start, zone-less (like the day)
     )
 
 
@@ -153,7 +164,7 @@ def test_json_feed() -> None:
 def test_gb2312_feed_is_decoded_by_its_declaration() -> None:
     entries = parse_feed(fixture("feeds", "gb2312.xml"), "http://news.example.cn/rss")
     assert [e.title for e in entries] == ["城市公园今天开放", "天气预报：明天有雨"]
-    assert entries[0].published == datetime(2024, 1, 10, 14, 33, tzinfo=UTC)
+    assert entries[0].published == datetime(2024, 1, 10, 14, 33)  # written without zone
 
 
 def test_http_charset_wins_over_a_missing_declaration() -> None:
@@ -223,10 +234,7 @@ def test_corpus_feeds_list_http_articles(corpus: Path, name: str) -> None:
     entries = parse_feed((corpus / "feeds" / name).read_bytes(), "https://feed.example/feed")
     assert entries
     assert all(urlsplit(e.url).scheme in ("http", "https") for e in entries)
-    assert all(
-        e.published is None or type(e.published) is date or e.published.tzinfo is not None
-        for e in entries
-    )
+    assert all(e.published is None or isinstance(e.published, date) for e in entries)
 
 
 @pytest.mark.corpus
@@ -305,7 +313,7 @@ def test_urlset_entries_and_lastmod() -> None:
     document = parse_sitemap(fixture("sitemaps", "urlset.xml"), f"{BASE}/sitemap.xml")
     assert document.kind == "urlset" and not document.damaged
     assert document.entries == [
-        Entry(url=f"{BASE}/press/older-release", modified=datetime(2024, 1, 5, tzinfo=UTC)),
+        Entry(url=f"{BASE}/press/older-release", modified=datetime(2024, 1, 5)),  # a day
         Entry(url=f"{BASE}/press/newer-release", modified=datetime(2024, 2, 10, 8, 30, tzinfo=UTC)),
         Entry(url=f"{BASE}/press/undated-release"),  # CDATA; image:loc is not an article
     ]

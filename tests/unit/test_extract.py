@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from scraper.dates import DateClue
 from scraper.extract import (
     UnusablePage,
     decode_html,
@@ -203,8 +204,86 @@ def test_jsonld_of_the_article_wins_over_other_objects() -> None:
     )
     metadata = read_metadata(tree)
     assert metadata.jsonld_headline == "Story"
-    assert metadata.published[0] == "2025-06-17T18:24:10+02:00"
+    assert metadata.dates[0] == DateClue("2025-06-17T18:24:10+02:00", "jsonld", "published")
     assert metadata.authors == ("Ana Lima",)
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def date_clues(html: str) -> tuple[DateClue, ...]:
+    return read_metadata(parse_html(html)).dates
+
+
+def test_jsonld_meta_and_microdata_dates_with_their_roles() -> None:
+    clues = date_clues(
+        "<html><head>"
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Story",'
+        ' "datePublished": "2024-01-30T10:00:00Z", "dateModified": "2024-02-01T09:00:00Z"}'
+        "</script>"
+        '<meta property="article:modified_time" content="2024-02-01T09:00:00Z">'
+        '<meta name="date" content="2024-02-01">'
+        '<meta property="og:published_time" content="2024-01-30T11:00:00+01:00">'
+        '<meta name="publisher" content="City">'
+        "</head><body><span itemprop='datePublished' content='2024-01-30'>30 Jan</span>"
+        "<p>x</p></body></html>"
+    )
+    assert clues == (
+        DateClue("2024-01-30T10:00:00Z", "jsonld", "published"),
+        DateClue("2024-02-01T09:00:00Z", "jsonld", "modified"),
+        DateClue("2024-01-30T11:00:00+01:00", "meta", "published"),
+        DateClue("2024-01-30", "meta", "published"),
+        DateClue("2024-02-01T09:00:00Z", "meta", "modified"),
+        DateClue("2024-02-01", "meta", "date"),
+    )
+
+
+def test_date_line_by_the_headline_that_the_title_names() -> None:
+    # The <h1> is the site's name; the headline is the <h2> the <title> repeats.
+    clues = date_clues(
+        "<html><head><title>Ferry resumes service | Port News</title></head><body>"
+        "<h1>Port News</h1><p>Today 1 January 2026</p><div class='post'>"
+        "<h2>Ferry resumes service</h2><p>Posted on 6 December 2023 by Ana</p>"
+        "<p>The ferry connection will run again from Monday, 11 December 2023.</p>"
+        "</div></body></html>"
+    )
+    assert clues == (DateClue("Posted on 6 December 2023 by Ana", "text", "published"),)
+
+
+def test_time_elements_of_the_article_not_of_the_page() -> None:
+    clues = date_clues(
+        "<html><head><title>Story</title></head><body>"
+        "<nav><time>Saturday, 19 October 2019</time></nav>"
+        "<article><h1>Story</h1><time datetime='2019-10-18T17:08:11+02:00'>18.10.2019</time>"
+        "<time class='updated' datetime='2019-10-18T19:00:00+02:00'>19:00</time>"
+        "<p>Text of the story, long enough to be the story.</p></article>"
+        "<aside><time datetime='2019-10-01'>1 Oct</time></aside></body></html>"
+    )
+    times = [clue for clue in clues if clue.source == "time"]
+    assert times == [
+        DateClue("2019-10-18T17:08:11+02:00", "time", "date"),
+        DateClue("2019-10-18T19:00:00+02:00", "time", "modified"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lang", "month_first"),
+    [("en-US", True), ("en-us", True), ("en-GB", False), ("de", False), ("en", None), ("", None)],
+)
+def test_how_the_page_writes_slashed_dates(lang: str, month_first: bool | None) -> None:
+    html = f"<html lang='{lang}'><head><title>x</title></head><body><p>x</p></body></html>"
+    assert read_metadata(parse_html(html)).month_first is month_first
+
+
+def test_page_after_a_php_warning_is_still_the_whole_document() -> None:
+    tree = parse_html(
+        "<br />\n<b>Warning</b>: mysql_connect(): no such host in x.php<br />\n"
+        "<!DOCTYPE html><html><head><title>Story</title>"
+        '<meta property="article:published_time" content="2014-05-18T10:00:00+02:00">'
+        "</head><body><h1>Story</h1><p>Text.</p></body></html>"
+    )
+    assert tree.tag == "html"
+    assert read_metadata(tree).html_title == "Story"
 
 
 # --------------------------------------------------------------------------- main text

@@ -130,12 +130,24 @@ class FakeDatabase:
     def close(self) -> None:
         pass
 
-    def start_run(self, source_id: str, started_at: datetime) -> int:
+    def start_run(
+        self,
+        source_id: str,
+        started_at: datetime,
+        worker: str | None = None,
+        job_id: int | None = None,
+    ) -> int:
         if self.down:
             raise DatabaseError("connection refused")
         run_id = len(self.runs) + 1
-        self.runs[run_id] = {"source_id": source_id, "started_at": started_at}
+        self.runs[run_id] = {"source_id": source_id, "started_at": started_at, "worker": worker}
         return run_id
+
+    def running_runs(self) -> list[dict[str, Any]]:
+        return [{"id": run_id, **run} for run_id, run in self.runs.items() if "status" not in run]
+
+    def recent_runs(self, limit_per_source: int) -> list[dict[str, Any]]:
+        return []
 
     def finish_run(
         self, run_id: int, finished_at: datetime, status: str, counts: dict[str, Any]
@@ -365,7 +377,7 @@ def test_the_database_is_brought_level_when_it_answers_again(
     async def sync_if_behind(db: Any, files: Any) -> None:
         synced.append((db, files))
 
-    monkeypatch.setattr("scraper.daemon.sync_if_behind", sync_if_behind)
+    monkeypatch.setattr("scraper.service.dblink.sync_if_behind", sync_if_behind)
 
     async def scenario(daemon: Daemon, url: str) -> None:
         await eventually(lambda: _has_runs(url, 1))

@@ -167,21 +167,109 @@ def test_page_title_is_used_without_site_name_when_channel_has_none() -> None:
 
 
 def test_channel_date_wins_and_is_converted_to_output_zone() -> None:
+    # The page dates itself 2024-03-14 too (meta tag, date line): the channel's time wins.
+    page = make_page(
+        fixture("furniture_in_body.html"), published=datetime(2024, 3, 14, 8, 0, tzinfo=UTC)
+    )
+    doc = document(page)
+    assert render(doc).split("\n")[2] == ">Data: 2024-03-14 05:00:00-03:00"
+    assert (doc.published_original, doc.date_source) == ("2024-03-14T08:00:00+00:00", "feed")
+
+
+def test_channel_date_outweighs_a_single_page_date() -> None:
+    # The page only prints "Published on 2023-10-02" (e.g. the feed lists a re-issue).
+    page = make_page(
+        fixture("visible_date_only.html"), published=datetime(2023, 12, 6, 8, 0, tzinfo=UTC)
+    )
+    assert document(page).published.isoformat(sep=" ") == "2023-12-06 05:00:00-03:00"
+
+
+def test_page_that_dates_itself_twice_outweighs_the_channel() -> None:
+    # A feed whose every item carries the feed's build time is common; the page's meta
+    # tag and its date line agree on another day, and two independent witnesses win.
     page = make_page(
         fixture("furniture_in_body.html"), published=datetime(2023, 12, 6, 8, 0, tzinfo=UTC)
     )
-    assert render(document(page)).split("\n")[2] == ">Data: 2023-12-06 05:00:00-03:00"
+    doc = document(page)
+    assert doc.published.isoformat(sep=" ") == "2024-03-14 06:30:00-03:00"
+    assert (doc.published_original, doc.date_source) == ("2024-03-14T09:30:00+00:00", "meta")
 
 
 def test_channel_date_without_time_stays_on_its_day() -> None:
-    doc = document(make_page(fixture("furniture_in_body.html"), published=date(2023, 12, 6)))
+    doc = document(make_page(fixture("visible_date_only.html"), published=date(2023, 12, 6)))
     assert doc.published.isoformat(sep=" ") == "2023-12-06 00:00:00-03:00"
+    assert (doc.published_original, doc.date_source) == ("2023-12-06", "feed")
+
+
+@pytest.mark.parametrize(
+    ("channel", "source"), [("feed", "feed"), ("gnews", "feed"), ("sitemap", "sitemap")]
+)
+def test_date_source_names_the_channel_kind(channel: str, source: str) -> None:
+    page = make_page(
+        fixture("visible_date_only.html"), channel=channel, published=date(2023, 10, 2)
+    )
+    assert document(page).date_source == source
+
+
+def test_listing_channel_gives_no_date() -> None:
+    page = make_page(
+        fixture("visible_date_only.html"),
+        channel="listing",
+        aggregator="Web",
+        published=date(2020, 1, 1),
+    )
+    doc = document(page)
+    assert (doc.published_original, doc.date_source) == ("2023-10-02", "text")
+
+
+def test_midnight_with_an_offset_is_an_instant_from_feed_and_page_alike() -> None:
+    # 2023-12-06T00:00:00+02:00 is 2023-12-05 19:00 in Sao Paulo, whoever states it.
+    stated = "2023-12-06T00:00:00+02:00"
+    from_feed = document(
+        make_page(fixture("no_date.html"), published=datetime.fromisoformat(stated))
+    )
+    page_html = fixture("no_date.html").replace(
+        b"</head>", f'<meta property="article:published_time" content="{stated}"></head>'.encode()
+    )
+    from_page = document(make_page(page_html))
+    for doc in (from_feed, from_page):
+        assert doc.published.isoformat(sep=" ") == "2023-12-05 19:00:00-03:00"
+        assert doc.published_original == stated
+    assert (from_feed.date_source, from_page.date_source) == ("feed", "meta")
+
+
+@pytest.mark.parametrize("stated_by", ["feed", "page"])
+@pytest.mark.parametrize(
+    ("source_zone", "expected"),
+    [
+        (None, "2024-04-22 14:09:42-03:00"),  # read in the output zone
+        ("Europe/Kyiv", "2024-04-22 08:09:42-03:00"),  # read in the source's zone
+    ],
+)
+def test_zone_less_time_is_read_in_the_source_zone_when_configured(
+    source_zone: str | None, expected: str, stated_by: str
+) -> None:
+    html = fixture("no_date.html")
+    if stated_by == "page":
+        html = html.replace(
+            b"</head>",
+            b'<meta property="article:published_time" content="2024-04-22T14:09:42"></head>',
+        )
+        page = make_page(html)
+    else:
+        page = make_page(html, published=datetime(2024, 4, 22, 14, 9, 42))
+    page = replace(page, source=replace(page.source, timezone=source_zone))
+    doc = document(page)
+    assert doc.published.isoformat(sep=" ") == expected
+    assert doc.published_original == "2024-04-22T14:09:42"
+    assert doc.date_source == ("meta" if stated_by == "page" else "feed")
 
 
 def test_page_metadata_date_is_used_when_channel_has_none() -> None:
-    # article:published_time 2024-03-14T09:30:00+00:00
+    # article:published_time 2024-03-14T09:30:00+00:00, date line "14.03.2024, 09:30"
     doc = document(make_page(fixture("furniture_in_body.html")))
     assert doc.published.isoformat(sep=" ") == "2024-03-14 06:30:00-03:00"
+    assert (doc.published_original, doc.date_source) == ("2024-03-14T09:30:00+00:00", "meta")
 
 
 def test_output_zone_comes_from_the_page_settings() -> None:
@@ -192,6 +280,7 @@ def test_output_zone_comes_from_the_page_settings() -> None:
 def test_date_printed_only_in_the_page_is_found_as_a_day() -> None:
     doc = document(make_page(fixture("visible_date_only.html")))
     assert doc.published.isoformat(sep=" ") == "2023-10-02 00:00:00-03:00"
+    assert (doc.published_original, doc.date_source) == ("2023-10-02", "text")
 
 
 def test_page_without_date_is_skipped() -> None:
@@ -202,6 +291,14 @@ def test_crawl_time_is_used_only_when_the_source_allows_it() -> None:
     doc = document(make_page(fixture("no_date.html"), allow_crawl_time=True))
     assert doc.published == FETCHED_AT
     assert doc.published.isoformat(sep=" ") == "2026-01-01 09:00:00-03:00"
+    assert (doc.published_original, doc.date_source) == ("2026-01-01T12:00:00+00:00", "crawl")
+
+
+def test_copyright_year_is_not_a_publication_date() -> None:
+    html = fixture("no_date.html").replace(
+        b"</body>", "<footer><p>© 2025 Ministry of Transport</p></footer></body>".encode()
+    )
+    assert skip_reason(make_page(html)) == "no publication date"
 
 
 def test_implausible_channel_date_falls_back_to_the_page() -> None:
@@ -289,6 +386,49 @@ def test_url_is_normalized_and_canonical_link_to_another_host_is_ignored() -> No
     url = "https://WWW.Gov.Example/en/news/item-7?utm_source=rss&id=7#comments"
     doc = document(make_page(html, url=url))
     assert doc.url == "https://www.gov.example/en/news/item-7?id=7"
+    assert doc.canonical_url is None
+
+
+def test_url_is_the_identity_of_the_final_url_after_redirects() -> None:
+    listed = "https://www.gov.example/spip.php?article101&utm_source=rss"
+    page = make_page(_page_in(PORTUGUESE_TEXT), url=listed, listed_url=listed)
+    page = replace(page, url="https://www.gov.example/spip.php?article101&amp;lang=pt#top")
+    assert document(page).url == "https://www.gov.example/spip.php?article101&lang=pt"
+
+
+@pytest.mark.parametrize(
+    ("links", "expected"),
+    [
+        # Same site, another URL: reported, as an identity.
+        (['<link rel="canonical" href="/en/news/item-7?utm_source=x">'], "/en/news/item-7"),
+        (['<link rel="Canonical" href="http://gov.example/en/news/item-7">'], "http:"),
+        (['<link rel="alternate canonical" href="/en/news/item-7">'], "/en/news/item-7"),
+        # The page's own URL, another site, several different ones, none: nothing.
+        (['<link rel="canonical" href="/en/news/item-7-print?id=3#x">'], None),
+        (['<link rel="canonical" href="https://news.gov.example/en/news/item-7">'], None),
+        (
+            [
+                '<link rel="canonical" href="/en/news/item-7">',
+                '<link rel="canonical" href="/en/news/item-8">',
+            ],
+            None,
+        ),
+        (['<link rel="canonical" href="javascript:void(0)">'], None),
+        ([], None),
+    ],
+)
+def test_same_site_canonical_link_is_reported(links: list[str], expected: str | None) -> None:
+    html = _page_in(PORTUGUESE_TEXT).replace("<head>", "<head>" + "".join(links))
+    url = "https://www.gov.example/en/news/item-7-print?id=3"
+    doc = document(make_page(html, url=url))
+    assert doc.url == url  # the canonical link never replaces the URL
+    if expected is None:
+        assert doc.canonical_url is None
+    elif expected == "http:":
+        assert doc.canonical_url == "http://gov.example/en/news/item-7"
+    else:
+        assert doc.canonical_url == "https://www.gov.example" + expected
+    assert parse(render(doc)) == doc  # not part of the record
 
 
 # --------------------------------------------------------------------------- bad input

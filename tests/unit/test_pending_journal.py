@@ -3,16 +3,22 @@ line is skipped with its reason and its path is never followed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
-from datetime import UTC, datetime
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from scraper.document import Document
-from scraper.storage.base import ArticleRecord
+from scraper.sink import ArticleSink
+from scraper.storage.base import ArticleRecord, DatabaseError, DiscoveryRecord
 from scraper.storage.files import FileStore
 from scraper.storage.sqlite import SQLiteDatabase
 from scraper.storage.sync import (
@@ -21,8 +27,12 @@ from scraper.storage.sync import (
     note_pending,
     pending_path,
     read_pending,
+    replay_discoveries,
     sync_pending,
 )
+from scraper.summary import CrawlSummary
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 
 def make(n: int) -> Document:
@@ -188,3 +198,245 @@ def test_what_note_pending_writes_reads_back(root: Path) -> None:
     assert read_pending(root) == {make(1).id: "city"}
     assert load_pending(root).skipped == []
     assert os.path.getsize(pending_path(root)) > 0
+
+
+# -- the date's provenance and the sightings (issue 8) ----------------------------------
+
+
+def dated(n: int, original: str | None = "2024-05-02T06:30:00-03:00") -> Document:
+    return replace(make(n), published_original=original, date_source="jsonld")
+
+
+def sighting(n: int, channel: str = "feed", minutes: int = 0) -> DiscoveryRecord:
+    seen = datetime(2024, 5, 2, 10, 0, 0, 123456, tzinfo=UTC) + timedelta(minutes=minutes)
+    return DiscoveryRecord(make(n).url, "city", channel, "RSS", seen.astimezone(SAO_PAULO))
+
+
+def test_the_journal_carries_the_provenance_and_the_sightings(root: Path) -> None:
+    store = FileStore(root)
+    first, second = store.write(dated(1)), store.write(make(2))
+    sightings = [sighting(1), sighting(2, "sitemap", minutes=5)]
+    note_pending(
+        root,
+        [
+            ArticleRecord(dated(1), "city", first.relative_path, first.content_hash),
+            ArticleRecord(make(2), "city", second.relative_path, second.content_hash),
+        ],
+        sightings,
+    )
+
+    journal = load_pending(root)
+
+    assert journal.skipped == []
+    assert [(e.id, e.published_original, e.date_source) for e in journal.entries] == [
+        (make(1).id, "2024-05-02T06:30:00-03:00", "jsonld"),
+        (make(2).id, None, None),
+    ]
+    assert journal.provenance == {make(1).id: ("2024-05-02T06:30:00-03:00", "jsonld")}
+    assert journal.discoveries == sightings
+    assert [d.discovered_at.utcoffset() for d in journal.discoveries] == [timedelta(hours=-3)] * 2
+    assert load_pending(root, discoveries=False).discoveries == []
+    assert read_pending(root) == {make(1).id: "city", make(2).id: "city"}
+
+
+def test_sightings_alone_are_journalled(root: Path) -> None:
+    note_pending(root, [], [sighting(1)])
+    note_pending(root, [], [])  # nothing to note: nothing written
+    assert load_pending(root).discoveries == [sighting(1)]
+    assert pending_path(root).read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_older_lines_without_provenance_still_load(root: Path) -> None:
+    good = FileStore(root).write(make(1))
+    write_journal(root, line(make(1).id, "city", good.relative_path))
+
+    (entry,) = load_pending(root).entries
+
+    assert (entry.source_id, entry.published_original, entry.date_source) == ("city", None, None)
+    assert load_pending(root).provenance == {}
+
+
+def test_the_last_line_of_an_article_gives_its_provenance(root: Path) -> None:
+    written = FileStore(root).write(make(1))
+    records = [
+        ArticleRecord(dated(1, "2024-05-01"), "city", written.relative_path, ""),
+        ArticleRecord(dated(1, "2024-05-02"), "city", written.relative_path, ""),
+    ]
+    note_pending(root, records)
+    assert load_pending(root).provenance == {make(1).id: ("2024-05-02", "jsonld")}
+    note_pending(root, [ArticleRecord(make(1), "city", written.relative_path, "")])
+    assert load_pending(root).provenance == {}  # the file's last writer did not know
+
+
+def discovery_line(**changes: object) -> str:
+    value: dict[str, object] = {
+        "kind": "discovery",
+        "url": "https://news.example.org/article-1",
+        "source_id": "city",
+        "channel": "feed",
+        "aggregator": "RSS",
+        "discovered_at": "2024-05-02T10:00:00.123456+00:00",
+    }
+    value.update(changes)
+    return json.dumps({k: v for k, v in value.items() if v is not ...})
+
+
+def article_line(**changes: object) -> str:
+    value: dict[str, object] = {
+        "id": "0123456789abcdef",
+        "source_id": "s",
+        "file": "2024-05-02/001_0123456789abcdef.txt",
+    }
+    value.update(changes)
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (discovery_line(url="javascript:alert(1)"), "url: not an http(s) URL"),
+        (discovery_line(url="https://a.example/x y"), "url: not an http(s) URL"),
+        (discovery_line(url=7), "url: not an http(s) URL"),
+        (discovery_line(source_id="../etc"), "source_id: not a source id"),
+        (discovery_line(channel="Feed Channel"), "channel: not a channel name"),
+        (discovery_line(aggregator=None), "aggregator: not a string"),
+        (discovery_line(aggregator="RSS\nInjected"), "aggregator: not a short one-line"),
+        (discovery_line(discovered_at="2024-05-02T10:00:00"), "discovered_at: not an ISO"),
+        (discovery_line(discovered_at="yesterday"), "discovered_at: not an ISO"),
+        (discovery_line(discovered_at=...), "expected the keys of a sighting"),
+        (discovery_line(extra=1), "expected the keys of a sighting"),
+        (article_line(published_original=["2024"]), "published_original: not a short"),
+        (article_line(published_original="x" * 201), "published_original: not a short"),
+        (article_line(date_source="JSON-LD"), "date_source: not a date source name"),
+        (article_line(date_source=1), "date_source: not a date source name"),
+        (article_line(other="x"), "expected the keys file, id, source_id"),
+    ],
+)
+def test_each_malformed_sighting_or_provenance_is_skipped_with_its_reason(
+    root: Path, text: str, reason: str
+) -> None:
+    root.mkdir()
+    write_journal(root, text)
+
+    journal = load_pending(root)
+
+    assert journal.entries == [] and journal.discoveries == []
+    assert len(journal.skipped) == 1 and reason in journal.skipped[0], journal.skipped
+
+
+def test_sync_pending_keeps_the_provenance_and_records_the_sightings_once(
+    root: Path, tmp_path: Path
+) -> None:
+    store = FileStore(root)
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    try:
+        # Stored earlier from its file alone (no provenance), then crawled while the
+        # database was down: its row is level with the file but learns the provenance.
+        level = store.write(make(3))
+        assert sync_pending(db, store) == 1
+        written = [store.write(dated(1)), store.write(make(2))]
+        records = [
+            ArticleRecord(dated(1), "city", written[0].relative_path, ""),
+            ArticleRecord(make(2), "city", written[1].relative_path, ""),
+            ArticleRecord(dated(3, "2024-05-02"), "city", level.relative_path, ""),
+        ]
+        sightings = [sighting(1), sighting(2, "sitemap"), sighting(1, minutes=60)]
+        note_pending(root, records, sightings)
+
+        assert sync_pending(db, store) == 2
+        # A crawl that found the database down again journals the same sighting again.
+        note_pending(root, [], sightings[:1])
+        assert sync_pending(db, store) == 0
+
+        rows = {row["id"]: row for row in db.articles_since()}
+        found = db._conn.execute(
+            "SELECT url, channel, discovered_at FROM discoveries ORDER BY discovered_at, channel"
+        ).fetchall()
+    finally:
+        db.close()
+
+    provenance = {key: (r["published_original"], r["date_source"]) for key, r in rows.items()}
+    assert provenance == {
+        make(1).id: ("2024-05-02T06:30:00-03:00", "jsonld"),
+        make(2).id: (None, None),
+        make(3).id: ("2024-05-02", "jsonld"),
+    }
+    assert {rows[key]["source_id"] for key in (make(1).id, make(2).id)} == {"city"}
+    assert [tuple(row) for row in found] == [
+        (make(1).url, "feed", "2024-05-02T10:00:00.123456+00:00"),
+        (make(2).url, "sitemap", "2024-05-02T10:00:00.123456+00:00"),
+        (make(1).url, "feed", "2024-05-02T11:00:00.123456+00:00"),
+    ]
+    assert not pending_path(root).exists()
+
+
+def test_replay_discoveries_goes_in_batches(root: Path) -> None:
+    batches: list[int] = []
+
+    class Recorder:
+        def record_discoveries(self, records: list[DiscoveryRecord]) -> None:
+            batches.append(len(records))
+
+    note_pending(root, [], [sighting(1, minutes=m) for m in range(5)])
+    assert replay_discoveries(Recorder(), root, batch_size=2) == 5  # type: ignore[arg-type]
+    assert batches == [2, 2, 1]
+
+
+class _FailingDatabase:
+    def save_articles(self, records: object) -> list[str]:
+        raise DatabaseError("PostgreSQL at 127.0.0.1:5432/news: connection refused")
+
+    def record_discoveries(self, records: object) -> None:
+        raise DatabaseError("PostgreSQL at 127.0.0.1:5432/news: connection refused")
+
+
+@pytest.mark.parametrize("database", [None, _FailingDatabase()], ids=["absent", "failing"])
+def test_the_sink_journals_articles_and_sightings_when_the_database_is_down(
+    root: Path, database: object
+) -> None:
+    sink = ArticleSink(FileStore(root), database, database_error=None)  # type: ignore[arg-type]
+    summary = CrawlSummary("city")
+
+    async def crawl() -> None:
+        sink.discovered(sighting(1))
+        sink.discovered(sighting(1, "sitemap"))
+        await sink.store(dated(1), "city", summary)
+        await sink.flush()
+
+    asyncio.run(crawl())
+
+    journal = load_pending(root)
+    assert journal.sources == {make(1).id: "city"}
+    assert journal.provenance == {make(1).id: ("2024-05-02T06:30:00-03:00", "jsonld")}
+    assert journal.discoveries == [sighting(1), sighting(1, "sitemap")]
+
+
+def test_lines_journalled_during_a_catch_up_wait_for_the_next_one(
+    root: Path, tmp_path: Path
+) -> None:
+    store = FileStore(root)
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    late = sighting(2, "sitemap")
+
+    class JournalsMidway(SQLiteDatabase):
+        """A crawl journals a sighting while the catch-up replays the old ones."""
+
+        def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None:
+            note_pending(root, [], [late])
+            super().record_discoveries(records)
+
+    midway = JournalsMidway(tmp_path / "scraper.db")
+    try:
+        note_pending(root, [], [sighting(1)])
+        sync_pending(midway, store)
+        # The sighting journalled meanwhile is still there, and only it.
+        assert load_pending(root).discoveries == [late]
+        sync_pending(db, store)
+        assert load_pending(root).discoveries == []
+    finally:
+        midway.close()
+        db.close()
+    with sqlite3.connect(tmp_path / "scraper.db") as check:
+        assert check.execute("SELECT count(*) FROM discoveries").fetchone()[0] == 2

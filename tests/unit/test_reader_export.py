@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,8 +19,9 @@ from scraper.cli_db import db_app, export_command, parse_since
 from scraper.document import Document, DocumentFormatError, render
 from scraper.export import export
 from scraper.reader import articles_since, iter_documents, read_document
-from scraper.storage.base import ArticleRecord
+from scraper.storage.base import ArticleRecord, DiscoveryRecord
 from scraper.storage.files import FileStore
+from scraper.storage.migrate import latest_version, load_migrations
 from scraper.storage.sqlite import SQLiteDatabase
 from scraper.storage.sync import note_pending, pending_path
 
@@ -216,7 +218,8 @@ def config(tmp_path: Path) -> Path:
 def test_db_migrate_creates_the_embedded_database(config: Path, tmp_path: Path) -> None:
     result = runner.invoke(db_app, ["migrate", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == "database schema at version 2\n"
+    latest = latest_version(load_migrations("sqlite"))
+    assert result.stdout == f"database schema at version {latest}\n"
     assert (tmp_path / "data" / "scraper.db").is_file()
 
 
@@ -299,3 +302,109 @@ def test_export_command_from_the_database(config: Path, tmp_path: Path) -> None:
     assert (nothing.exit_code, nothing.stdout) == (0, "")
     assert bad.exit_code == 1
     assert bad.stderr.startswith("error: --since: 'soon' is not a date")
+
+
+# -- the date's provenance (issue 8) ----------------------------------------------------
+
+EXPORTED_KEYS = {
+    "id",
+    "url",
+    "title",
+    "published_at",
+    "published_original",
+    "date_source",
+    "type",
+    "source_id",
+    "source_name",
+    "source_url",
+    "language",
+    "aggregator",
+    "content",
+    "content_hash",
+    "file_path",
+    "first_seen_at",
+    "updated_at",
+}
+
+
+def dated(n: int, original: str, source: str) -> Document:
+    return replace(make(n), published_original=original, date_source=source)
+
+
+def test_export_jsonl_gives_the_provenance_under_its_column_names(
+    config: Path, tmp_path: Path
+) -> None:
+    db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
+    db.migrate()
+    store_all(db, tmp_path / "articles", [dated(1, "2023-12-06T14:00:00+02:00", "jsonld")])
+    store_all(db, tmp_path / "articles", [dated(2, "2023-12-06", "url"), make(3)])
+    db.close()
+    from_db, from_files = tmp_path / "db.jsonl", tmp_path / "files.jsonl"
+
+    results = [
+        runner.invoke(export_app(), ["--config", str(config), "-o", str(from_db)]),
+        runner.invoke(
+            export_app(), ["--config", str(config), "--from-files", "-o", str(from_files)]
+        ),
+    ]
+
+    assert [r.exit_code for r in results] == [0, 0], [r.output for r in results]
+    rows = {r["id"]: r for r in map(json.loads, from_db.read_text(encoding="utf-8").splitlines())}
+    assert len(rows) == 3 and all(set(row) == EXPORTED_KEYS for row in rows.values())
+    provenance = {key: (r["published_original"], r["date_source"]) for key, r in rows.items()}
+    assert provenance == {
+        make(1).id: ("2023-12-06T14:00:00+02:00", "jsonld"),
+        make(2).id: ("2023-12-06", "url"),
+        make(3).id: (None, None),  # stored without one
+    }
+    file_rows = [json.loads(line) for line in from_files.read_text(encoding="utf-8").splitlines()]
+    assert len(file_rows) == 3 and all(set(row) == EXPORTED_KEYS for row in file_rows)
+    assert {(r["published_original"], r["date_source"]) for r in file_rows} == {(None, None)}
+
+
+def test_the_reader_gives_the_provenance(tmp_path: Path, db: SQLiteDatabase) -> None:
+    store_all(db, tmp_path, [dated(1, "2023-12-06T14:00:00+02:00", "meta"), make(2)])
+
+    stored = {a.id: a for a in articles_since(db, zone=SAO_PAULO)}
+
+    first, second = stored[make(1).id], stored[make(2).id]
+    assert (first.published_original, first.date_source) == ("2023-12-06T14:00:00+02:00", "meta")
+    assert first.document.published_original == "2023-12-06T14:00:00+02:00"
+    assert first.document.date_source == "meta"
+    assert first.document == make(1)  # provenance takes no part in equality
+    assert (second.published_original, second.date_source) == (None, None)
+
+
+def test_db_sync_takes_the_provenance_and_the_sightings_from_the_journal(
+    config: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "articles"
+    written = FileStore(root).write(make(1))
+    seen = datetime(2023, 12, 6, 8, 0, tzinfo=UTC)
+    sightings = [
+        DiscoveryRecord(make(1).url, "president-gov-ua", "feed", "RSS", seen),
+        DiscoveryRecord(make(1).url, "president-gov-ua", "sitemap", "Sitemap", seen),
+    ]
+    stored = dated(1, "2023-12-06T14:00:00+02:00", "feed")
+    note_pending(root, [ArticleRecord(stored, "noted", written.relative_path, "")], sightings)
+
+    result = runner.invoke(db_app, ["sync", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert "1 new" in result.stdout and "2 journalled sightings recorded" in result.stdout
+    db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
+    try:
+        (row,) = db.articles_since()
+        found = db._conn.execute("SELECT source_id, channel FROM discoveries ORDER BY channel")
+        assert [tuple(r) for r in found.fetchall()] == [
+            ("president-gov-ua", "feed"),
+            ("president-gov-ua", "sitemap"),
+        ]
+    finally:
+        db.close()
+    assert (row["source_id"], row["published_original"], row["date_source"]) == (
+        "noted",
+        "2023-12-06T14:00:00+02:00",
+        "feed",
+    )
+    assert not pending_path(root).exists()

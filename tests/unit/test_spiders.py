@@ -91,7 +91,7 @@ def free_port() -> int:
 
 
 def test_every_channel_kind_has_a_spider() -> None:
-    assert set(SPIDERS) == {"feed", "sitemap", "listing", "gnews"}
+    assert set(SPIDERS) == {"feed", "sitemap", "listing", "gnews", "urls"}
     assert all(cls.name == kind for kind, cls in SPIDERS.items())
 
 
@@ -178,7 +178,10 @@ def test_feed_articles_on_any_host_become_fetched_pages(
     assert discovery.title == "Minister opens the new harbour bridge"
     assert discovery.published == datetime(2023, 11, 14, 8, tzinfo=UTC)
     assert pages[server.url("/news/budget-2024")].encoding is None
-    assert pages[server.url("/news/statement")].discovery.published == date(2023, 11, 12)
+    # "Sun, 12 Nov 2023 00:00:00 +0000": an explicit offset makes midnight an instant.
+    assert pages[server.url("/news/statement")].discovery.published == datetime(
+        2023, 11, 12, tzinfo=UTC
+    )
 
 
 def test_channel_aggregator_label(harness: SpiderHarness, server: LocalHTTPServer) -> None:
@@ -282,6 +285,51 @@ def test_invalid_known_and_limited_articles(
     assert sorted(run.urls) == [server.url("/a1"), server.url("/a2")]  # a0 is stored
     assert server.requests_to("/a0") == [] and server.requests_to("/a3") == []
     assert run.summary["known"] == 1
+
+
+def test_articles_are_fetched_as_listed_and_claimed_by_identity(
+    harness: SpiderHarness, server: LocalHTTPServer
+) -> None:
+    listed = [
+        "/spip.php?article101&utm_source=rss",  # fetched with its tracking parameter
+        "/spip.php?article101#forum",  # the same article again: not fetched twice
+        "/spip.php?article102",
+        "/news.php?1001",
+        "/a;id=5",
+        "/lire.php?n=12&amp;lang=pt",  # escaped twice by the feed: "&amp;" in the link
+    ]
+    server.route("/feed", Route(body=rss(*map(server.url, listed)), content_type=RSS))
+    server.route("/robots.txt", Route(status=404))
+    server.fallback = Route(body=ARTICLE)
+    try:
+        run = harness.run({"kind": "feed", "url": server.url("/feed")})
+    finally:
+        server.fallback = None
+
+    fetched = sorted(r.path for r in server.requests if r.path not in ("/feed", "/robots.txt"))
+    assert fetched == sorted(
+        [
+            "/spip.php?article101&utm_source=rss",
+            "/spip.php?article102",
+            "/news.php?1001",
+            "/a;id=5",
+            "/lire.php?n=12&lang=pt",
+        ]
+    )
+    assert run.summary["discovered"] == 5 and run.summary["fetched"] == 5
+    by_identity = {p.discovery.url: p.discovery for p in run.pages}
+    assert set(by_identity) == {
+        server.url(p)
+        for p in (
+            "/spip.php?article101",
+            "/spip.php?article102",
+            "/news.php?1001",
+            "/a;id=5",
+            "/lire.php?n=12&lang=pt",
+        )
+    }
+    first = by_identity[server.url("/spip.php?article101")]
+    assert first.listed_url == first.fetch_url == server.url(listed[0])
 
 
 # --- sitemap ---------------------------------------------------------------------------
@@ -443,8 +491,10 @@ def test_listing_follows_links_and_next_pages(
 
     assert run.failed == {} and run.summary["fetched"] == articles
     assert len(server.requests_to("/en/news/all")) == pages  # page 3 links back: no loop
-    # ?ref=home is a tracking parameter: normalize_url drops it before the request.
-    assert server.url("/en/news/road-works-finished-103") in run.urls
+    # ?ref=home may name content somewhere: the page is fetched as listed and keeps it.
+    listed = server.url("/en/news/road-works-finished-103?ref=home")
+    assert listed in run.urls
+    assert listed in {p.discovery.url for p in run.pages}
     assert all(p.discovery.title is None and p.discovery.published is None for p in run.pages)
     assert {p.discovery.aggregator for p in run.pages} == {"Web"}
 
@@ -555,8 +605,10 @@ def test_gnews_items_resolve_to_publisher_articles(
     assert search.path == (
         "/rss/search?q=site:ministry.example+%22bridge%22&hl=en-US&gl=US&ceid=US:en"
     )
+    # The publisher URL is fetched as Google answered it ("oc" is no tracking key of
+    # the identity rule: on a publisher's site it could name content).
     assert sorted(run.urls) == sorted(
-        other.url(f"/articles/{n}") for n in ("online", "known", "offline", "legacy")
+        other.url(f"/articles/{n}") for n in ("online?oc=5", "known", "offline", "legacy")
     )
     assert run.failed == {"gnews: unresolved link": 2, "gnews: unresolved link (HTTP 429)": 1}
     # One warning for the three, not one per link.
@@ -572,7 +624,7 @@ def test_gnews_items_resolve_to_publisher_articles(
     assert post.headers["Content-Type"] == "application/x-www-form-urlencoded;charset=UTF-8"
 
     by_url = {p.discovery.url: p.discovery for p in run.pages}
-    online = by_url[other.url("/articles/online")]  # oc=5 is Google's tracking: dropped
+    online = by_url[other.url("/articles/online?oc=5")]
     assert online.title == "Harbour bridge opens to traffic - Example Herald"
     assert online.published == datetime(2023, 11, 14, 8, tzinfo=UTC)
     assert (online.publisher_name, online.publisher_url) == (
