@@ -1,25 +1,52 @@
-"""Crawl speed: N article pages from a local server through ``scraper crawl``.
+"""Crawl speed: real article pages behind one local feed, through ``scraper crawl``.
 
-Prints pages per second, CPU seconds per page (the crawl process and its extraction
-workers) and peak memory of the process tree, beside the pages per second of
-trafilatura alone on the same pages in the same run (one process, no fetching).
+    python benchmarks/crawl.py                      # every dev page, 1 article, 5,000 pages
+    python benchmarks/crawl.py --pages 300 --big-pages 0 --peers
 
-    python benchmarks/crawl.py --pages 300
+Prints, for a crawl of N pages (the labelled pages of ``corpus/dev/extraction``, repeated
+under distinct URLs when N is larger; synthetic pages without the corpus):
 
-Pages are the real article pages of ../shared/corpus when present (repeated under
-different URLs up to N), else synthetic ones.
+- pages per second and wall time;
+- CPU per page: the crawl process and its extraction workers, each (from /proc, read
+  just before the crawl process exits) and in all (the operating system's accounting
+  of the finished process tree);
+- core utilisation: CPU seconds over wall seconds, against the cores of the machine;
+- peak memory: the largest sum of RSS over the whole process tree (sampled every 50 ms);
+- the extraction ceiling, measured in the same run on the same pages: trafilatura alone
+  (``trafilatura.extract`` on each decoded page, no fetching, nothing stored) in as many
+  processes as the crawl has workers, its pages per second and CPU per page, and the
+  crawl's ratio to both;
+- the wall time of a crawl of one feed with one article (process start to exit);
+- the pages per second and peak memory of a larger crawl (``--big-pages``, 5,000 by
+  default; pages repeat under distinct URLs).
+
+With ``--peers`` it also times trafilatura's own command line (``trafilatura -i`` on the
+pages' URLs from the same local server, ``--parallel`` as many as the workers) and, when
+installed, newspaper4k and news-please on the same pages, each as a ratio to the ceiling.
+
+Load on the machine distorts wall figures (pages/s, the ratio) much more than CPU
+figures: the load average is printed before and after, quote figures from a quiet run.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gzip
+import importlib.util
+import json
+import multiprocessing
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,45 +54,226 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.cli import Project, scraper_command  # noqa: E402
 from tests.support.corpus import CORPUS_DIR  # noqa: E402
-from tests.support.http_server import LocalHTTPServer, Route  # noqa: E402
 from tests.support.pages import article_page, article_paragraphs, rss_feed  # noqa: E402
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-def page_bodies(count: int) -> list[bytes]:
+
+def corpus_pages() -> list[bytes]:
+    """The dev extraction pages (gzip), else the article pages of the corpus, else
+    synthetic pages."""
+    dev = sorted((CORPUS_DIR / "dev" / "extraction" / "pages").glob("*"))
+    if dev:
+        return [
+            gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in dev
+        ]
     real = sorted((CORPUS_DIR / "html" / "articles").glob("*.html"))
     if real:
-        sources = [p.read_bytes() for p in real]
-    else:
-        sources = [article_page(f"Story {n}", article_paragraphs(n, 8)).encode() for n in range(50)]
+        return [p.read_bytes() for p in real]
+    return [article_page(f"Story {n}", article_paragraphs(n, 8)).encode() for n in range(50)]
+
+
+def repeated(sources: Sequence[bytes], count: int) -> list[bytes]:
     return [sources[n % len(sources)] for n in range(count)]
 
 
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants, from /proc."""
-    total = 0
+# --- the process tree -------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def tree_memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of ``pid`` and all its descendants, summed, from /proc. The RSS sum
+    counts a page shared by several processes (libraries, the interpreter) once per
+    process; PSS divides each shared page among its sharers, so its sum is the memory
+    the tree really holds."""
+    rss = pss = 0
     pending = [pid]
     while pending:
         current = pending.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(
-                next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
-            )
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-            pending.extend(int(c) for c in children)
-        except (OSError, StopIteration, ValueError):
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
             continue
-    return total
+    return rss, pss
 
 
-def run_crawl(pages: list[bytes], workers: int | None) -> tuple[float, float, int, str]:
-    with LocalHTTPServer() as server, tempfile.TemporaryDirectory() as folder:
-        items = []
+def tree_own_cpu(pid: int, seen: dict[int, float]) -> None:
+    """Record in ``seen`` the CPU seconds each process of the tree under ``pid`` has used
+    so far (its own, not its children's). Workers forked by a fork server are reaped by
+    it, and the server itself by init once the crawl process is gone: the operating
+    system's accounting of the crawl's children never sees them."""
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        used = own_cpu_seconds(current)
+        if used is not None:
+            seen[current] = max(used, seen.get(current, 0.0))
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+
+
+def own_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` itself (not its children), from /proc."""
+    try:
+        fields = _stat_fields(pid)
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass
+class Run:
+    pages: int
+    seconds: float
+    cpu: float  # the whole process tree
+    crawl_cpu: float | None  # the crawl process alone
+    peak_kib: int  # the largest RSS sum of the tree
+    peak_pss_kib: int  # the largest PSS sum of the tree
+    output: str
+
+    @property
+    def rate(self) -> float:
+        return self.pages / self.seconds
+
+
+def run_and_watch(command: list[str], cwd: str, env: dict[str, str]) -> tuple[Run, int, str]:
+    """Run ``command``; its wall time, the CPU of its finished process tree, its own CPU
+    (read at its last moment: its pid is kept, unreaped, until the sampler is done) and
+    the peak RSS of its tree."""
+    before = os.times()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = peak_pss = 0
+    cpu_seen: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, peak_pss
+        while not done.is_set():
+            rss, pss = tree_memory_kib(process.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            tree_own_cpu(process.pid, cpu_seen)
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out = process.stdout.read() if process.stdout else ""
+    err = process.stderr.read() if process.stderr else ""
+    # Wait for the exit without reaping, so /proc still shows the zombie's own times.
+    os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+    seconds = time.perf_counter() - started
+    tree_own_cpu(process.pid, cpu_seen)  # the last word of everything still there
+    done.set()
+    sampler.join()
+    process.wait()
+    after = os.times()
+    reaped = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    # The larger of the two: the sampled sum misses the last 50 ms of processes that
+    # ended early; the reaped sum misses processes that the crawl did not reap.
+    cpu = max(reaped, sum(cpu_seen.values()))
+    own = cpu_seen.get(process.pid)
+    run = Run(0, seconds, cpu, own, peak, peak_pss, out.strip())
+    return run, process.returncode, err
+
+
+# --- a crawl ---------------------------------------------------------------------------
+
+
+class LeanServer:
+    """A minimal HTTP/1.1 server for the pages: canned answers, keep-alive, nothing
+    recorded. The tests' LocalHTTPServer (a thread and a new connection per request)
+    would spend more CPU than the crawl's own fetching, on the same two cores; real news
+    sites keep connections alive too. It runs on an event loop in a thread of this
+    process, outside the measured process tree."""
+
+    def __init__(self) -> None:
+        self.answers: dict[bytes, bytes] = {}
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    def route(self, path: str, body: bytes, content_type: str) -> None:
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self.answers[path.encode()] = head.encode() + body
+
+    @property
+    def authority(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.authority}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1]
+                answer = self.answers.get(path)
+                if answer is None:
+                    answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    def __enter__(self) -> LeanServer:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=256), self.loop
+        )
+        self._server = started.result()
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._server is not None:
+            self.loop.call_soon_threadsafe(self._server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+@contextmanager
+def served_site(pages: Sequence[bytes]) -> Iterator[tuple[LeanServer, list[str]]]:
+    with LeanServer() as server:
+        urls = []
         for number, body in enumerate(pages):
             path = f"/a/{number}"
-            server.route(path, Route(body=body, content_type="text/html"))
-            items.append((f"Article {number}", server.url(path), None))
-        server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+            server.route(path, body, "text/html")
+            urls.append(server.url(path))
+        items = [(f"Article {n}", url, None) for n, url in enumerate(urls)]
+        server.route("/feed.xml", rss_feed(items).encode(), "application/rss+xml")
+        yield server, urls
+
+
+def crawl(pages: Sequence[bytes], workers: int | None) -> Run:
+    with served_site(pages) as (server, _urls), tempfile.TemporaryDirectory() as folder:
         project = Project(Path(folder), allowed=[server.authority])
         extra = {"workers": workers} if workers else {}
         project.write_settings(download_timeout=30, **extra)
@@ -81,66 +289,195 @@ def run_crawl(pages: list[bytes], workers: int | None) -> tuple[float, float, in
             }
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [*scraper_command(), "crawl", "bench", "--config", str(project.config)],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        peak = 0
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                peak = max(peak, tree_rss_kib(process.pid))
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        out, err = process.communicate()
-        done.set()
-        sampler.join()
-        seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if process.returncode != 0:
-            sys.exit(f"crawl failed ({process.returncode}): {err.strip()[-500:]}")
-        return seconds, cpu, peak, out.strip()
+        command = [*scraper_command(), "crawl", "bench", "--config", str(project.config)]
+        run, code, err = run_and_watch(command, folder, env)
+        if code != 0:
+            sys.exit(f"crawl failed ({code}): {err.strip()[-800:]}")
+        run.pages = len(pages)
+        return run
 
 
-def trafilatura_alone(pages: list[bytes]) -> float:
+# --- the ceiling: trafilatura alone ------------------------------------------------------
+
+
+def _trafilatura_warm() -> float:
     import trafilatura
 
-    started = time.perf_counter()
-    for body in pages:
+    trafilatura.extract(
+        "<html><body><article><p>" + "warm up " * 50 + "</p></article></body></html>"
+    )
+    return time.process_time()
+
+
+def _trafilatura_chunk(bodies: list[bytes]) -> float:
+    """CPU seconds this process spent extracting ``bodies``."""
+    import trafilatura
+
+    started = time.process_time()
+    for body in bodies:
         trafilatura.extract(body.decode("utf-8", errors="replace"))
-    return len(pages) / (time.perf_counter() - started)
+    return time.process_time() - started
+
+
+def trafilatura_alone(pages: Sequence[bytes], processes: int) -> tuple[float, float]:
+    """(pages per second, CPU seconds per page) of trafilatura.extract in ``processes``
+    worker processes (started and warmed up before the clock starts)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        for future in [pool.submit(_trafilatura_warm) for _ in range(processes * 2)]:
+            future.result()
+        chunks = [list(pages[i : i + 8]) for i in range(0, len(pages), 8)]
+        started = time.perf_counter()
+        cpu = sum(pool.map(_trafilatura_chunk, chunks))
+        seconds = time.perf_counter() - started
+    return len(pages) / seconds, cpu / len(pages)
+
+
+# --- peers ----------------------------------------------------------------------------
+
+
+def trafilatura_cli(pages: Sequence[bytes], processes: int) -> float | None:
+    """Pages per second of ``trafilatura -i urls.txt`` fetching the pages from a local
+    server (its own downloads, extraction and output files)."""
+    executable = shutil.which("trafilatura", path=str(Path(sys.executable).parent))
+    if executable is None:
+        return None
+    import trafilatura
+
+    with served_site(pages) as (_server, urls), tempfile.TemporaryDirectory() as folder:
+        listing = Path(folder) / "urls.txt"
+        listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+        # Its defaults wait 5 s between two requests to one host and refuse loopback
+        # addresses: neither is what is measured here.
+        defaults = (Path(trafilatura.__file__).parent / "settings.cfg").read_text()
+        config = Path(folder) / "settings.cfg"
+        config.write_text(
+            defaults.replace("SLEEP_TIME = 5.0", "SLEEP_TIME = 0").replace(
+                "SSRF_PROTECTION = on", "SSRF_PROTECTION = off"
+            )
+        )
+        command = [executable, "-i", str(listing), "-o", str(Path(folder) / "out")]
+        command += ["--parallel", str(processes), "--config-file", str(config)]
+        run, code, err = run_and_watch(command, folder, dict(os.environ))
+        written = len(list((Path(folder) / "out").glob("*")))
+        # It exits with 1 when any page gave no text (the corpus has an empty one).
+        if written < len(pages) // 2:
+            print(f"  trafilatura CLI ({code}) wrote {written} files: {err.strip()[-300:]}")
+            return None
+        print(f"  trafilatura CLI wrote {written} files of {len(pages)} pages")
+        return len(pages) / run.seconds
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def report_crawl(label: str, run: Run) -> None:
+    print(f"{label}: {run.pages} pages, {run.rate:.1f} pages/s ({run.seconds:.1f} s wall)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--pages", type=int, default=0, help="pages (default: every dev page)")
     parser.add_argument("--workers", type=int, default=None, help="extraction processes")
+    parser.add_argument("--big-pages", type=int, default=5000, help="0: no large crawl")
+    parser.add_argument("--no-single", action="store_true", help="skip the one-article crawl")
+    parser.add_argument("--peers", action="store_true", help="time the other tools too")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    pages = page_bodies(args.pages)
+
+    sources = corpus_pages()
+    pages = repeated(sources, args.pages or len(sources))
+    processes = args.workers or os.cpu_count() or 1
     print(
-        f"{len(pages)} pages, {sum(map(len, pages)) / 1e6:.1f} MB, "
-        f"{os.cpu_count()} cores, command: {' '.join(scraper_command())}"
+        f"{len(pages)} pages ({len(sources)} distinct), {sum(map(len, pages)) / 1e6:.1f} MB, "
+        f"{os.cpu_count()} cores, {processes} extraction processes, "
+        f"load average {load_average()}"
     )
-    seconds, cpu, peak_kib, summary = run_crawl(pages, args.workers)
-    print(summary)
-    print(f"crawl:             {len(pages) / seconds:7.1f} pages/s  ({seconds:.1f} s wall)")
+    figures: dict[str, float | int | None] = {}
+
+    run = crawl(pages, args.workers)
+    print(run.output)
+    ceiling_rate, ceiling_cpu = trafilatura_alone(pages, processes)
+    cores = os.cpu_count() or 1
+    per_page = run.cpu / run.pages * 1000
+    print(f"crawl:               {run.rate:7.1f} pages/s ({run.seconds:.1f} s wall)")
+    line = f"cpu per page:        {per_page:7.1f} ms"
+    if run.crawl_cpu is not None:
+        crawl_ms = run.crawl_cpu / run.pages * 1000
+        line += (
+            f" (crawl process {crawl_ms:.1f} ms, extraction workers {per_page - crawl_ms:.1f} ms)"
+        )
+    print(line)
     print(
-        f"cpu per page:      {cpu / len(pages) * 1000:7.1f} ms  ({cpu:.1f} CPU-s in all, "
-        f"{cpu / seconds:.2f} cores busy on average)"
+        f"core utilisation:    {run.cpu / run.seconds:7.2f} of {cores} cores "
+        f"({run.cpu / run.seconds / cores:.0%})"
     )
-    print(f"peak memory:       {peak_kib / 1024:7.1f} MiB (crawl process + extraction workers)")
-    print(f"trafilatura alone: {trafilatura_alone(pages):7.1f} pages/s (one process, no fetching)")
+    print(
+        f"peak memory:         {run.peak_kib / 1024:7.1f} MiB RSS summed over the process tree, "
+        f"{run.peak_pss_kib / 1024:.1f} MiB PSS"
+    )
+    print(
+        f"trafilatura alone:   {ceiling_rate:7.1f} pages/s in {processes} processes, "
+        f"{ceiling_cpu * 1000:.1f} ms CPU per page"
+    )
+    print(
+        f"ratio to ceiling:    {run.rate / ceiling_rate:7.2f} pages/s, "
+        f"{per_page / (ceiling_cpu * 1000):.2f} CPU per page"
+    )
+    figures.update(
+        pages=run.pages,
+        pages_per_s=run.rate,
+        cpu_ms_per_page=per_page,
+        crawl_process_cpu_ms_per_page=(run.crawl_cpu or 0) / run.pages * 1000,
+        cores_busy=run.cpu / run.seconds,
+        peak_mib=run.peak_kib / 1024,
+        peak_pss_mib=run.peak_pss_kib / 1024,
+        ceiling_pages_per_s=ceiling_rate,
+        ceiling_cpu_ms_per_page=ceiling_cpu * 1000,
+        ratio=run.rate / ceiling_rate,
+        cpu_ratio=per_page / (ceiling_cpu * 1000),
+    )
+
+    if not args.no_single:
+        single = crawl(pages[:1], args.workers)
+        print(f"one feed, one article: {single.seconds:5.2f} s wall")
+        figures["one_article_s"] = single.seconds
+
+    if args.big_pages:
+        big = crawl(repeated(sources, args.big_pages), args.workers)
+        print(
+            f"{big.pages} pages:         {big.rate:7.1f} pages/s, peak memory "
+            f"{big.peak_kib / 1024:.1f} MiB RSS, {big.peak_pss_kib / 1024:.1f} MiB PSS, "
+            f"{big.cpu / big.pages * 1000:.1f} ms CPU per page"
+        )
+        figures.update(
+            big_pages=big.pages,
+            big_pages_per_s=big.rate,
+            big_peak_mib=big.peak_kib / 1024,
+            big_peak_pss_mib=big.peak_pss_kib / 1024,
+        )
+
+    if args.peers:
+        rate = trafilatura_cli(pages, processes)
+        if rate is not None:
+            print(
+                f"trafilatura CLI:     {rate:7.1f} pages/s, "
+                f"{rate / ceiling_rate:.2f} of the ceiling"
+            )
+            figures["trafilatura_cli_ratio"] = rate / ceiling_rate
+        for name in ("newspaper", "newsplease"):
+            if importlib.util.find_spec(name) is None:
+                print(f"{name}: not installed")
+    print(f"load average after:  {load_average()}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

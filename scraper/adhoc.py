@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from scraper.add import source_id_for
 from scraper.config import ConfigError, Source
 
 GNEWS_HOME = "https://news.google.com"
 _SITE_QUERY = re.compile(r"\bsite:([A-Za-z0-9.-]+)")
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def adhoc_source(
     home = homepage or _site_home(discovery)
     host = urlsplit(home).hostname or "adhoc"
     data = {
-        "id": _NOT_SLUG.sub("-", host.lower().removeprefix("www.")).strip("-") or "adhoc",
+        "id": source_id_for(host),
         "name": name or host.removeprefix("www."),
         "homepage": home,
         "language": language,

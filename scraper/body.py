@@ -362,8 +362,10 @@ def structural_lead(tree: HtmlElement, blocks: list[Block], anchors: Links) -> s
     extracted = _comparable("".join(b.text for b in blocks[:3]))
     tried = 0
     for element in tree.iter(*_LEAD_TAGS):
-        marks = f"{element.get('class', '')} {element.get('id', '')}"
-        if not _LEAD_MARKS.search(marks):
+        classes, name = element.get("class"), element.get("id")
+        if not classes and not name:  # most elements: nothing to mark them
+            continue
+        if not _LEAD_MARKS.search(f"{classes or ''} {name or ''}"):
             continue
         text = single_line(element.text_content())
         lead = _comparable(text)

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -234,6 +236,7 @@ def crawl(
     """Crawl sources now and print a summary."""
     start_logging(verbose)
     adhoc = AdhocChannels(feed or [], sitemap or [], gnews or [], urls)
+    configured: list[Source] = []  # to guess whose a file is that the database lacks
     if adhoc.given:
         if source_ids or all_:
             fail("give SOURCE_IDs, --all or ad-hoc channels, not several", EXIT_CONFIG)
@@ -245,6 +248,7 @@ def crawl(
     else:
         settings, loaded = load_config(config, output, database)
         chosen, broken = select_sources(loaded, source_ids or [], all_)
+        configured = list(loaded.sources.values())
     from scraper.crawl import CrawlOptions
     from scraper.runner import run_manual_crawl
 
@@ -253,12 +257,18 @@ def crawl(
     )
     try:
         report = run_manual_crawl(
-            settings, chosen, options, progress=err if err.is_terminal else None
+            settings,
+            chosen,
+            options,
+            progress=err if err.is_terminal else None,
+            known_sources=configured,
         )
     except Exception as exc:  # a bug: one line, the traceback from -v on
         logging.getLogger(__name__).info("the crawl crashed", exc_info=True)
         fail(f"the crawl crashed: {type(exc).__name__}: {one_line(exc)}", EXIT_FAILED)
     print_summary(report.summaries, report.total)
+    if report.level is not None and (leveled := report.level.describe()):
+        out.print(leveled, markup=False, highlight=False)
     if report.output_error is not None:
         fail(f"cannot write the output folder: {report.output_error}", EXIT_OUTPUT)
     if report.nothing_reachable:
@@ -308,7 +318,8 @@ def format_duration(duration: timedelta) -> str:
 
 
 def print_run_status(settings: Settings, loaded: dict[str, Source]) -> None:
-    """One line per source from crawl_runs (nothing is created when no crawl ran yet)."""
+    """One line per source from crawl_runs (nothing is created when no crawl ran yet),
+    its times in the output time zone, as in the records."""
     from scraper.schedule import RUNS_PER_SOURCE, summarize_runs
     from scraper.storage.base import DatabaseError
     from scraper.storage.open import open_database, sqlite_path
@@ -326,7 +337,7 @@ def print_run_status(settings: Settings, loaded: dict[str, Source]) -> None:
             err.print(f"run status unavailable: {exc}", markup=False, highlight=False)
             return
     for status in summarize_runs(loaded, runs):
-        out.print(status.describe(), markup=False, highlight=False)
+        out.print(status.describe(settings.zone), markup=False, highlight=False)
 
 
 @app.command()
@@ -342,7 +353,7 @@ def daemon(
     address, 127.0.0.1 by default)."""
     from scraper.daemon import ConfigLocation, DaemonError, run_daemon
 
-    start_logging(verbose, chatty=("scraper.daemon", "scraper.health"))
+    start_logging(verbose, chatty=("scraper.daemon", "scraper.health", "scraper.storage.level"))
     overrides = {"output_dir": output, "database_url": database}
     given = {k: v for k, v in overrides.items() if v is not None}
     location = ConfigLocation(config, given, FLAG_NAMES)
@@ -373,7 +384,7 @@ def worker(
     from scraper.service.lifecycle import ServiceError
     from scraper.service.reload import ConfigLocation
 
-    start_logging(verbose, chatty=("scraper.fleet", "scraper.health"))
+    start_logging(verbose, chatty=("scraper.fleet", "scraper.health", "scraper.storage.level"))
     overrides = {"output_dir": output, "database_url": database}
     given = {k: v for k, v in overrides.items() if v is not None}
     location = ConfigLocation(config, given, FLAG_NAMES)
@@ -430,8 +441,9 @@ class ExtractFormat(StrEnum):
     json = "json"
 
 
-def document_fields(doc: Document) -> dict[str, str | None]:
-    """A document as JSON-ready fields: the record's, its id, and the date's provenance."""
+def document_fields(doc: Document) -> dict[str, str | list[str] | None]:
+    """A document as JSON-ready fields: the record's, its id, the date's provenance and
+    what the page says about itself (stored in the database, not in the record)."""
     return {
         "id": doc.id,
         "title": doc.title,
@@ -445,6 +457,12 @@ def document_fields(doc: Document) -> dict[str, str | None]:
         "language": doc.language,
         "aggregator": doc.aggregator,
         "content": doc.content,
+        "authors": list(doc.authors) if doc.authors is not None else None,
+        "description": doc.description,
+        "image_url": doc.image_url,
+        "modified_at": doc.modified_at.isoformat() if doc.modified_at else None,
+        "section": doc.section,
+        "tags": list(doc.tags) if doc.tags is not None else None,
     }
 
 
@@ -479,6 +497,139 @@ def extract(
         sys.stdout.write(json.dumps(document_fields(outcome), ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(render(outcome))
+
+
+def progress_status(first: str) -> AbstractContextManager[Callable[[str], None] | None]:
+    """A spinner on a terminal's stderr that says what is being fetched; a no-op
+    elsewhere (the callback is then None)."""
+    if not err.is_terminal:
+        return nullcontext(None)
+
+    @contextmanager
+    def spinner() -> Iterator[Callable[[str], None]]:
+        with err.status(first) as status:
+            yield lambda text: status.update(text)
+
+    return spinner()
+
+
+@app.command()
+def add(
+    homepage: Annotated[str, typer.Argument(metavar="HOMEPAGE_URL", help="The site's home page.")],
+    config: ConfigOpt = Path("config"),
+    source_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", metavar="ID", help="Source id (default: www.city.example -> city-example)."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="TEXT", help="Name (default: og:site_name or <title>)."),
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option("--language", metavar="CODE", help="ISO 639-1 (default: <html lang>)."),
+    ] = None,
+    gnews: Annotated[
+        bool, typer.Option("--gnews/--no-gnews", help="Try a Google News site: search.")
+    ] = True,
+    gnews_base_url: Annotated[
+        str,
+        typer.Option("--gnews-base-url", metavar="URL", help="Where Google News is asked."),
+    ] = "https://news.google.com",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the source file, write nothing.")
+    ] = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Find a site's feeds, sitemaps and Google News search, check each one, and write
+    config/sources/<id>.yaml with those that answered (one line per candidate)."""
+    from scraper.add import (
+        AddOptions,
+        discover,
+        flag_problems,
+        homepage_url,
+        source_data,
+        source_id_for,
+        source_yaml,
+        validate_source,
+        write_source_file,
+    )
+
+    start_logging(verbose)
+    settings = load_settings_only(config)
+    url = homepage_url(homepage)
+    chosen_id = source_id or source_id_for(urlsplit(url).hostname or "")
+    if problems := flag_problems(chosen_id, name, language, url, gnews_base_url):
+        print_problems(problems)
+        raise typer.Exit(EXIT_CONFIG)
+    path = config / "sources" / f"{chosen_id}.yaml"
+    if path.exists() and not force and not dry_run:
+        fail(f"{path} exists: give another --id, or --force to replace it", EXIT_CONFIG)
+    with progress_status(f"fetching {url}") as progress:
+        report = discover(url, settings, AddOptions(gnews, gnews_base_url), progress)
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+    if report.unreachable:
+        fail(f"{url}: {report.homepage_error}; nothing written", EXIT_UNREACHABLE)
+    if not report.chosen:
+        fail(
+            "no feed, sitemap or Google News search answered with entries; nothing written "
+            "(a listing channel can be written by hand)",
+            EXIT_INCOMPLETE,
+        )
+    text = source_yaml(
+        source_data(report, chosen_id, name, language), report, f"scraper add {homepage}"
+    )
+    written = validate_source(text)  # what answered makes a valid source; a bug otherwise
+    if dry_run:
+        out.print(f"\n{text}(--dry-run: {path} not written)", markup=False, highlight=False)
+        return
+    try:
+        write_source_file(path, text, replace=force)
+    except FileExistsError:
+        fail(f"{path} exists: give another --id, or --force to replace it", EXIT_CONFIG)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_OUTPUT)
+    kinds = ", ".join(channel.kind for channel in written.discovery)
+    out.print(
+        f"wrote {path} ({kinds}); try it with 'scraper check {chosen_id}'",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
+def check(
+    source_id: Annotated[str, typer.Argument(metavar="SOURCE_ID", help="The source to check.")],
+    config: ConfigOpt = Path("config"),
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="Articles shown per channel.")] = 5,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Run every channel of a source and store nothing: show what each one lists (first
+    articles with their dates; a listing's follow matches and next page) and what its
+    first article becomes. Exit 5 unless every channel answered with articles."""
+    from scraper.check import check_source, report_lines
+
+    start_logging(verbose)
+    settings, loaded = load_config(config)
+    if source_id not in loaded.sources:
+        print_problems(loaded.problems_of(source_id))
+        known = ", ".join(sorted(loaded.sources)) or "none"
+        fail(f"unknown or invalid source {source_id!r} (known: {known})", EXIT_CONFIG)
+    source = loaded.sources[source_id]
+    try:
+        with progress_status(f"checking {source_id}") as progress:
+            result = check_source(source, settings, limit, progress)
+    except Exception as exc:  # a bug: one line, the traceback from -v on
+        logging.getLogger(__name__).info("the check crashed", exc_info=True)
+        fail(f"the check crashed: {type(exc).__name__}: {one_line(exc)}", EXIT_FAILED)
+    for line in report_lines(result, settings, limit):
+        out.print(line, markup=False, highlight=False)
+    if not result.ok:
+        fail(f"not every channel answered: {'; '.join(result.problems())}", EXIT_INCOMPLETE)
 
 
 def load_settings_only(

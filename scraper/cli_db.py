@@ -11,20 +11,21 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, time, tzinfo
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
-from urllib.parse import urlsplit
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
-from scraper.document import Document
-from scraper.export import export
+from scraper.export import ExportFilters, export
 from scraper.storage.base import Database, DatabaseError
+from scraper.storage.files import FileStore
+from scraper.storage.level import restore_files, source_guesser
 from scraper.storage.open import open_database, sqlite_path
 from scraper.storage.sync import (
     claim_pending,
@@ -72,6 +73,7 @@ OutputOption = Annotated[
 
 class ExportFormatChoice(StrEnum):
     jsonl = "jsonl"
+    csv = "csv"
     md = "md"
 
 
@@ -121,9 +123,10 @@ def sync_command(
     output: OutputOption = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000)] = 500,
 ) -> None:
-    """Bring the database level with the record files: store every file that has no
-    row, or whose content differs from its row (e.g. after the database was down), and
-    record the sightings crawls journalled meanwhile."""
+    """Bring the database and the record files level: store every file that has no
+    row, or whose content differs from its row (e.g. after the database was down),
+    record the sightings crawls journalled meanwhile, and write again from its row
+    every record file that was lost."""
     with _one_line_errors():
         settings = _settings(config, database, output)
         # Crawls that found the database down noted which source wrote each file, where
@@ -140,15 +143,21 @@ def sync_command(
                 lambda doc: noted.get(doc.id) or by_config(doc),
                 batch_size,
                 journal.provenance,
+                details=journal.details,
             )
             sightings = replay_discoveries(db, settings.output_dir, paths=claimed)
+            # ... and the other way: rows whose record file was lost get it back.
+            restored, not_restored = restore_files(
+                db, FileStore(settings.output_dir), settings.zone
+            )
         finally:
             db.close()
         release_pending(claimed)
     typer.echo(
         f"sync {settings.output_dir}: {result.checked} files, {result.new} new, "
         f"{result.updated} updated, {result.level} already level, "
-        f"{result.unreadable} unreadable"
+        f"{result.unreadable} unreadable, {restored} restored from the database"
+        + (f" ({not_restored} could not be written)" if not_restored else "")
         + (f", {sightings} journalled sightings recorded" if sightings else "")
     )
 
@@ -189,6 +198,14 @@ def identities_command(
     )
 
 
+EXIT_USAGE = 2  # bad arguments or an unknown source, as for every scraper command
+_TIME_HELP = (
+    "a date (2024-01-31: midnight in the output time zone) or a time (2024-01-31T08:00, "
+    "offset optional)"
+)
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+
+
 def export_command(
     config: ConfigOption = None,
     database: DatabaseOption = None,
@@ -196,17 +213,53 @@ def export_command(
     since: Annotated[
         str | None,
         typer.Option(
-            help="Only articles stored or changed since this date (2024-01-31: midnight in "
-            "the output time zone) or time (2024-01-31T08:00, offset optional).",
+            "--since",
+            metavar="DATE|TIME",
+            help=f"Only articles published at or after this: {_TIME_HELP}. (Earlier versions "
+            "read it as stored since: that is --stored-since now.)",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            metavar="DATE|TIME",
+            help="Only articles published up to this, included: a date (its whole day) or a time.",
+            show_default=False,
+        ),
+    ] = None,
+    stored_since: Annotated[
+        str | None,
+        typer.Option(
+            "--stored-since",
+            metavar="DATE|TIME",
+            help=f"Only articles stored or changed at or after this (a consumer's cursor): "
+            f"{_TIME_HELP}. From the files: their modification time.",
             show_default=False,
         ),
     ] = None,
     source: Annotated[
-        str | None, typer.Option(help="Only this source's articles (needs the database).")
+        str | None,
+        typer.Option(
+            "--source", metavar="ID", help="Only this source's articles (needs the database)."
+        ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option("--language", metavar="CODE", help="Only articles in this language (en)."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", metavar="N", min=0, help="At most N articles.", show_default=False),
     ] = None,
     fmt: Annotated[
         ExportFormatChoice,
-        typer.Option("--format", help="jsonl: one JSON object per line; md: record texts."),
+        typer.Option(
+            "--format",
+            help="jsonl: one JSON object per line; csv: a header row, then one row per "
+            "article; md: record texts.",
+        ),
     ] = ExportFormatChoice.jsonl,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
@@ -215,21 +268,28 @@ def export_command(
         bool, typer.Option("--from-files", help="Read the record files, not the database.")
     ] = False,
 ) -> None:
-    """Export stored articles for consumers, streaming (JSON Lines or record texts).
+    """Export stored articles for consumers, streaming (JSON Lines, CSV or record texts),
+    in the order they were stored.
 
-    Reads the database, or the record files when there is none (or with --from-files)."""
+    Reads the database, or the record files when there is none (or with --from-files);
+    every filter works on both but --source, which needs the database."""
     with _one_line_errors():
         settings = _settings(config, database, output)
-        moment = parse_since(since, settings.zone) if since else None
+        filters = _export_filters(settings, since, until, stored_since, source, language, limit)
         db = None if from_files else _existing_database(settings)
         try:
+            if source is not None:
+                _check_source(source, config or Path("config"), db)
+                if db is None:
+                    _usage_error(
+                        "--source needs the database: the record files do not say their source"
+                    )
             with _text_output(out) as stream:
                 export(
                     stream,
                     database=db,
                     folder=settings.output_dir,
-                    since=moment,
-                    source_id=source,
+                    filters=filters,
                     fmt=fmt.value,
                     zone=settings.zone,
                 )
@@ -238,7 +298,74 @@ def export_command(
                 db.close()
 
 
-def parse_since(text: str, zone: tzinfo) -> datetime:
+def _usage_error(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _export_filters(
+    settings: Settings,
+    since: str | None,
+    until: str | None,
+    stored_since: str | None,
+    source: str | None,
+    language: str | None,
+    limit: int | None,
+) -> ExportFilters:
+    """The filters the options ask for; a bad value ends the command (exit 2)."""
+    zone = settings.zone
+    try:
+        published_since = parse_since(since, zone, "--since") if since else None
+        published_before = parse_until(until, zone) if until else None
+        stored = parse_since(stored_since, zone, "--stored-since") if stored_since else None
+    except ValueError as exc:
+        _usage_error(str(exc))
+    if since and not (until or stored_since):
+        # --since meant "stored since" before schema version 4 (issue 11); a script
+        # written then would now get another set of articles without a word. One line,
+        # on stderr only; --until or --stored-since beside it show the new meaning is meant.
+        typer.echo(
+            "warning: export --since now filters on publication time, as crawl --since does; "
+            "for articles stored or changed since (its old meaning), use --stored-since",
+            err=True,
+        )
+    if language is not None:
+        language = language.strip().lower()
+        if not _LANGUAGE_CODE.fullmatch(language):
+            _usage_error(f"--language: {language!r} is not a language code (en, pt, uk)")
+    return ExportFilters(
+        stored_since=stored,
+        published_since=published_since,
+        published_before=published_before,
+        source_id=source,
+        language=language,
+        limit=limit,
+    )
+
+
+def _check_source(source: str, config: Path, db: Database | None) -> None:
+    """End the command (exit 2, one line) unless ``source`` is a configured source or
+    one the database holds articles or runs of."""
+    configured = _configured_source_ids(config)
+    if source in configured:
+        return
+    stored = set(db.source_ids()) if db is not None else set()
+    if source in stored:
+        return
+    known = ", ".join(sorted(configured | stored)) or "none configured or stored"
+    _usage_error(f"unknown source {source!r} (known: {known})")
+
+
+def _configured_source_ids(config: Path) -> set[str]:
+    """The ids of the source files under ``config`` (their file names repeat them),
+    valid or not: exporting what an invalid source stored is no crime."""
+    folder = config / "sources"
+    if not folder.is_dir():
+        return set()
+    return {path.stem for path in folder.iterdir() if path.suffix in (".yaml", ".yml")}
+
+
+def parse_since(text: str, zone: tzinfo, option: str = "--since") -> datetime:
     """A date (its midnight in ``zone``) or an ISO time (``zone`` when it has no offset)."""
     try:
         if len(text) == 10:
@@ -246,9 +373,19 @@ def parse_since(text: str, zone: tzinfo) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
-            f"--since: {text!r} is not a date (2024-01-31) or time (2024-01-31T08:00)"
+            f"{option}: {text!r} is not a date (2024-01-31) or time (2024-01-31T08:00)"
         ) from None
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=zone)
+
+
+def parse_until(text: str, zone: tzinfo) -> datetime:
+    """The end of ``--until``, exclusive: after the whole day of a date (the next
+    midnight in ``zone``), after the second of a time (publication times are stored to
+    the second, so 08:00 includes 08:00:00)."""
+    moment = parse_since(text, zone, "--until")
+    if len(text) == 10:
+        return datetime.combine(moment.date() + timedelta(days=1), time(0), zone)
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _existing_database(settings: Settings) -> Database | None:
@@ -259,7 +396,26 @@ def _existing_database(settings: Settings) -> Database | None:
         if settings.database_url is None:
             return None
         raise DatabaseError(f"SQLite database {path}: does not exist")
-    return open_database(settings, migrate=False)
+    database = open_database(settings, migrate=False)
+    try:
+        _require_current_schema(database, "sqlite" if path is not None else "postgres")
+    except BaseException:
+        database.close()
+        raise
+    return database
+
+
+def _require_current_schema(database: Database, backend: str) -> None:
+    """Export only reads, so it does not migrate: an older schema lacks columns the
+    query names, and the user is told what to run instead of a "no such column"."""
+    from scraper.storage.migrate import latest_version, load_migrations
+
+    current, known = database.schema_version(), latest_version(load_migrations(backend))
+    if current < known:
+        raise DatabaseError(
+            f"the database schema is at version {current}, this scraper reads version "
+            f"{known}: run 'scraper db migrate' first"
+        )
 
 
 @contextlib.contextmanager
@@ -282,27 +438,3 @@ def _text_output(path: Path | None) -> Iterator[TextIO]:
 
 def _sources_if_any(config: Path) -> Mapping[str, Source]:
     return load_sources(config) if (config / "sources").is_dir() else {}
-
-
-def source_guesser(sources: Mapping[str, Source]) -> Callable[[Document], str]:
-    """Which configured source most likely stored a document the database has no row
-    for: one whose homepage host is the publisher's (the Origem link) or the article's;
-    among several, the one of the document's language. "" when none matches."""
-    by_host: dict[str, list[Source]] = {}
-    for source in sorted(sources.values(), key=lambda s: s.id):
-        by_host.setdefault(_host(source.homepage), []).append(source)
-
-    def guess(document: Document) -> str:
-        for url in (document.source_url, document.url):
-            candidates = by_host.get(_host(url), [])
-            if candidates:
-                same_language = [s for s in candidates if s.language == document.language]
-                return (same_language or candidates)[0].id
-        return ""
-
-    return guess
-
-
-def _host(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removeprefix("www.")

@@ -44,6 +44,7 @@ from scraper.storage.base import (
 )
 from scraper.storage.checks import ArticleCheck, CheckLog, valid_validator
 from scraper.storage.files import FileStore
+from scraper.storage.level import Leveler, LevelResult
 from scraper.summary import CrawlSummary
 from scraper.urls import article_id
 from scraper.workers import ExtractionPool
@@ -76,6 +77,8 @@ class CrawlReport:
     # Why the output folder could not be written (nothing else could be stored then).
     output_error: str | None = None
     seconds: float = 0.0
+    # What bringing the files and the database level did before the crawl (issue 11).
+    level: LevelResult | None = None
 
     @property
     def total(self) -> CrawlSummary:
@@ -154,6 +157,8 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "scraper.middlewares.BackoffRetryMiddleware": 550,
             "scraper.middlewares.HostMapMiddleware": 50,
+            "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+            "scraper.middlewares.HeadMetaRefreshMiddleware": 580,
             # After the host map (judge where a request really goes), and its exception
             # hook before the retry middleware's (a refusal is not retried).
             "scraper.guard.AddressGuardMiddleware": 560,
@@ -448,6 +453,8 @@ class CrawlService:
         # page the site touched without changing its article is fetched once for that
         # touch, and a recent article again once its last fetch is ``refresh.every`` old.
         self.checks = CheckLog(settings.output_dir)
+        # Restores lost record files from their rows and lost rows from their files.
+        self.leveler = Leveler(self.files, settings.zone)
         self.active: dict[str, SourceCrawl] = {}
         # Sources crawling at once, across every job of this process (the daemon runs
         # many jobs concurrently); per-host limits come from each source's crawl policy.
@@ -524,6 +531,8 @@ class CrawlService:
 
     async def crawl(self, sources: list[Source], options: CrawlOptions) -> CrawlReport:
         started = time.monotonic()
+        # The workers import the extraction code while discovery runs, not after.
+        self.pool.start()
         sink = ArticleSink(
             self.files, self.database, dry_run=options.dry_run, database_error=self.database_error
         )
@@ -539,6 +548,11 @@ class CrawlService:
             log.error("cannot write to the output folder %s: %s", self.files.root, exc)
             report.seconds = time.monotonic() - started
             return report
+        if not options.dry_run:
+            # Off the event loop, and cheap unless files or rows went missing.
+            report.level = await self.leveler.before_crawl(
+                self.database, sources, busy=bool(self.active)
+            )
         await asyncio.to_thread(self.checks.load)  # what other processes fetched since
         # Off the event loop too: URLs known as aliases count as their stored articles.
         self.redirects.update(await asyncio.to_thread(self.load_aliases))

@@ -49,6 +49,18 @@ class Document:
     # URL than ``url`` (issue 8): the crawl makes ``url`` an alias of that article when it
     # is stored already. Neither in the record file nor in the articles row.
     canonical_url: str | None = field(default=None, compare=False)
+    # What the page says about itself besides its text (issue 11), stored in the database
+    # but not in the record file: bylines, its description (standfirst), its image, when
+    # it says it was last modified, its section and tags. Bounded on construction
+    # (MAX_LIST_ITEMS, MAX_NAME_CHARS, ...), so a hostile page cannot bloat a row. None
+    # when unknown (a record read back from its file); a crawled page that names no
+    # author or tag has empty tuples. Not part of equality, as the provenance above.
+    authors: tuple[str, ...] | None = field(default=None, compare=False)
+    description: str | None = field(default=None, compare=False)
+    image_url: str | None = field(default=None, compare=False)
+    modified_at: datetime | None = field(default=None, compare=False)
+    section: str | None = field(default=None, compare=False)
+    tags: tuple[str, ...] | None = field(default=None, compare=False)
     id: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,10 +77,92 @@ class Document:
             if not getattr(self, name):
                 raise ValueError(f"Document.{name} must not be empty")
         set_(self, "id", article_id(self.url))
+        _bound_page_metadata(self)
+
+    @property
+    def has_page_metadata(self) -> bool:
+        """Whether the document knows what its page said about itself (a crawled page
+        does, even when the page named nothing; a record read back from its file does
+        not)."""
+        return any(
+            value is not None
+            for value in (
+                self.authors,
+                self.description,
+                self.image_url,
+                self.modified_at,
+                self.section,
+                self.tags,
+            )
+        )
 
     @property
     def paragraphs(self) -> list[str]:
         return self.content.split("\n\n")
+
+
+# Bounds of the page's metadata: a page may declare anything, a row must stay small.
+MAX_LIST_ITEMS = 20  # authors, tags
+MAX_NAME_CHARS = 200  # an author, a tag, the section
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_URL_CHARS = 2_048  # the image URL; a longer one is dropped, never cut
+# Lone surrogates (a JSON-LD "\ud800" decodes to one) cannot be written as UTF-8: no
+# database or file would take the row.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def bounded_text(value: object, limit: int) -> str | None:
+    """``value`` as one clean line of at most ``limit`` characters; None when empty or
+    not a string. Only a bounded prefix is cleaned: the cost stays small whatever the
+    page holds."""
+    if not isinstance(value, str):
+        return None
+    text = single_line(_SURROGATES.sub("", value[: 4 * limit + 64]))[:limit].rstrip()
+    return text or None
+
+
+def bounded_names(values: object) -> tuple[str, ...] | None:
+    """At most MAX_LIST_ITEMS distinct (case-insensitively) names of at most
+    MAX_NAME_CHARS each, in their order; None stays None (unknown)."""
+    if values is None:
+        return None
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValueError("authors and tags must be sequences of strings")
+    found: dict[str, str] = {}
+    for value in values[: 8 * MAX_LIST_ITEMS]:
+        name = bounded_text(value, MAX_NAME_CHARS)
+        if name is not None:
+            found.setdefault(name.casefold(), name)
+        if len(found) == MAX_LIST_ITEMS:
+            break
+    return tuple(found.values())
+
+
+def bounded_url(value: object) -> str | None:
+    """An absolute http(s) URL of at most MAX_URL_CHARS without whitespace; else None."""
+    if not isinstance(value, str) or len(value) > MAX_URL_CHARS:
+        return None
+    url = value.strip()
+    if (
+        not url.lower().startswith(("http://", "https://"))
+        or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url)
+        or _SURROGATES.search(url)
+    ):
+        return None
+    return url
+
+
+def _bound_page_metadata(doc: Document) -> None:
+    set_ = object.__setattr__
+    set_(doc, "authors", bounded_names(doc.authors))
+    set_(doc, "tags", bounded_names(doc.tags))
+    set_(doc, "description", bounded_text(doc.description, MAX_DESCRIPTION_CHARS))
+    set_(doc, "section", bounded_text(doc.section, MAX_NAME_CHARS))
+    set_(doc, "image_url", bounded_url(doc.image_url))
+    if doc.modified_at is not None:
+        if doc.modified_at.tzinfo is None or doc.modified_at.utcoffset() is None:
+            raise ValueError("Document.modified_at must carry a time zone")
+        set_(doc, "modified_at", doc.modified_at.replace(microsecond=0))
 
 
 def format_date(moment: datetime) -> str:

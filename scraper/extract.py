@@ -10,9 +10,11 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from scraper.dates import DateClue, Role, find_visible_date
@@ -143,6 +145,7 @@ def parse_html(text: str) -> HtmlElement:
         raise UnusablePage("not HTML")
     if "<" not in text:
         raise UnusablePage("not HTML")
+    _use_fast_element_lookup()
     tree = load_html(text)
     if tree is not None and tree.tag != "html" and "<html" in text[:65536].lower():
         # Output before the document (a PHP warning above <!DOCTYPE>) makes the parser
@@ -152,6 +155,28 @@ def parse_html(text: str) -> HtmlElement:
     if tree is None or tree.find(".//body") is None:
         raise UnusablePage("not HTML")
     return tree
+
+
+@lru_cache(maxsize=1)
+def _use_fast_element_lookup() -> None:
+    """Make the parser trafilatura's ``load_html`` uses build every element as a plain
+    HtmlElement, chosen in C. lxml.html's own lookup is a Python method called for every
+    element object lxml creates (each tree walk of the extractors, metadata readers and
+    htmldate creates thousands): about a tenth of a page's extraction time. The only
+    difference is that form fields lose their form-specific classes (FormElement,
+    InputElement...), which nothing here uses. Done once per process."""
+    from lxml.html import HtmlComment, HtmlEntity, HtmlProcessingInstruction
+    from trafilatura import utils
+
+    parser = getattr(utils, "HTML_PARSER", None)
+    if isinstance(parser, etree.HTMLParser):
+        lookup = etree.ElementDefaultClassLookup(
+            element=HtmlElement,
+            comment=HtmlComment,
+            pi=HtmlProcessingInstruction,
+            entity=HtmlEntity,
+        )
+        parser.set_element_class_lookup(lookup)
 
 
 def _parse_document(text: str) -> HtmlElement | None:
@@ -245,6 +270,12 @@ class PageMetadata:
     dates: tuple[DateClue, ...]
     # How the page writes "12/06/2023": month first (US) or day first; None: unknown.
     month_first: bool | None = None
+    # Stored with the article, not in its record (issue 11): the page's image (as
+    # written: maybe relative), its section and its tags. The modification date is
+    # among ``dates`` (role "modified").
+    image: str | None = None
+    section: str | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def headlines(self) -> tuple[str, ...]:
@@ -268,7 +299,81 @@ def read_metadata(tree: HtmlElement) -> PageMetadata:
         authors=_authors(tree, objects),
         dates=_date_clues(tree, objects, month_first),
         month_first=month_first,
+        **_page_details(tree, jsonld),
     )
+
+
+# Meta tags of the page's image, section and tags (issue 11), most trusted first.
+_IMAGE_META = (
+    "og:image",
+    "og:image:secure_url",
+    "og:image:url",
+    "twitter:image",
+    "twitter:image:src",
+)
+_SECTION_META = ("article:section", "og:article:section")
+_TAG_META = ("article:tag", "og:article:tag")
+_KEYWORD_META = ("news_keywords", "keywords")
+_DETAIL_META = frozenset((*_IMAGE_META, *_SECTION_META, *_TAG_META, *_KEYWORD_META))
+# More candidates than this are not read: Document keeps 20 tags (scraper.document).
+_MAX_TAG_CANDIDATES = 100
+_MAX_KEYWORDS_CHARS = 10_000
+
+
+def _page_details(tree: HtmlElement, jsonld: dict[str, Any]) -> dict[str, Any]:
+    """The page's image, section and tags from its meta tags (one pass over them) and
+    its main JSON-LD object: ``image``, ``articleSection``, ``keywords``."""
+    first: dict[str, str] = {}
+    tags: list[str] = []
+    for element in tree.iter("meta"):
+        key = _meta_key(element)
+        if key not in _DETAIL_META:
+            continue
+        content = (element.get("content") or "").strip()
+        if not content:
+            continue
+        if key in _TAG_META:
+            if len(tags) < _MAX_TAG_CANDIDATES:
+                tags.append(content)
+        else:
+            first.setdefault(key, content)
+
+    def meta(names: tuple[str, ...]) -> str | None:
+        return next((first[name] for name in names if name in first), None)
+
+    image = meta(_IMAGE_META[:3]) or _jsonld_image(jsonld.get("image")) or meta(_IMAGE_META[3:])
+    section = meta(_SECTION_META) or _jsonld_text(jsonld.get("articleSection"))
+    keyword_lists = (
+        tags,
+        _keywords(jsonld.get("keywords")),
+        *(_keywords(first.get(name)) for name in _KEYWORD_META),
+    )
+    return {
+        "image": image,
+        "section": section,
+        "tags": tuple(next((found for found in keyword_lists if found), [])),
+    }
+
+
+def _jsonld_image(value: Any) -> str | None:
+    """The URL of a JSON-LD ``image``: a URL, an ImageObject, or a list of them."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("url") or value.get("contentUrl") or value.get("@id")
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _keywords(value: Any) -> list[str]:
+    """Tags from a JSON-LD ``keywords`` (a list, or one comma-separated text) or a
+    keywords meta tag."""
+    if isinstance(value, str):
+        return [part for part in value[:_MAX_KEYWORDS_CHARS].split(",") if part.strip()][
+            :_MAX_TAG_CANDIDATES
+        ]
+    if isinstance(value, list):
+        return [text for item in value[:_MAX_TAG_CANDIDATES] if (text := _jsonld_text(item))]
+    return []
 
 
 def _meta_key(element: HtmlElement) -> str:
@@ -280,8 +385,10 @@ def _first_meta(tree: HtmlElement, *names: str) -> str | None:
     found: dict[str, str] = {}
     for element in tree.iter("meta"):
         key = _meta_key(element)
+        if key not in names or key in found:
+            continue
         content = single_line(element.get("content") or "")
-        if key in names and content and key not in found:
+        if content:
             found[key] = content
     return next((found[name] for name in names if name in found), None)
 
@@ -418,6 +525,14 @@ def _meta_role(key: str) -> Role | None:
     return None
 
 
+# Every microdata date candidate in one pass over the body (then sorted by name).
+_DATED_ITEMPROPS = (
+    "//body//*[@itemprop][@datetime or @content]["
+    + " or ".join(f"@itemprop='{name}'" for name, _role in _SCHEMA_DATES)
+    + "]"
+)
+
+
 def _meta_date_clues(tree: HtmlElement) -> list[DateClue]:
     """Meta tags and microdata (itemprop) that name a date, the best known names first."""
     known = {name: rank for rank, name in enumerate((*_PUBLISHED_META, *_MODIFIED_META))}
@@ -428,9 +543,14 @@ def _meta_date_clues(tree: HtmlElement) -> list[DateClue]:
         role = _meta_role(key) if content else None
         if role is not None:
             found.append((known.get(key, len(known)), order, DateClue(content, "meta", role)))
+    dated = [
+        element
+        for element in tree.xpath(_DATED_ITEMPROPS)
+        if isinstance(element, HtmlElement) and element.tag not in ("meta", "time")  # read as such
+    ]
     for name, role in _SCHEMA_DATES:
-        for element in tree.xpath(f"//body//*[@itemprop='{name}'][@datetime or @content]"):
-            if element.tag not in ("meta", "time"):  # those are read as such
+        for element in dated:
+            if element.get("itemprop") == name:
                 text = element.get("datetime") or element.get("content") or ""
                 rank = known.get(name.lower(), len(known))
                 found.append((rank, 0, DateClue(text, "meta", role)))
@@ -546,10 +666,8 @@ def _time_clues(tree: HtmlElement, headline: HtmlElement | None) -> list[DateClu
     return list(clues.values())
 
 
-_VISIBLE_TEXT_NODES = (
-    "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
-    " or ancestor::template or ancestor::select or ancestor::option)]"
-)
+# Text inside these is not shown (an <option>'s is shown only when chosen).
+_HIDDEN_TAGS = frozenset(("script", "style", "noscript", "template", "select", "option"))
 # A date line by the headline: one of the few lines of text before it (kicker,
 # dateline) or after it (byline, "Published ..."), short and not a sentence of the text.
 _LINES_BEFORE_HEADLINE = 6
@@ -565,14 +683,42 @@ def _text_lines(tree: HtmlElement) -> list[tuple[str, HtmlElement]]:
     """The page's visible, non-blank text nodes in order, each with its element (for a
     tail text, the element it follows is not its container: its parent is)."""
     lines = []
-    for node in tree.xpath(_VISIBLE_TEXT_NODES):
-        text = single_line(str(node))
-        owner = node.getparent()
-        if getattr(node, "is_tail", False) and owner is not None:
-            owner = owner.getparent()
-        if text and owner is not None:
+    for raw, owner in body_texts(tree, _HIDDEN_TAGS):
+        text = single_line(raw)
+        if text:
             lines.append((text, owner))
     return lines
+
+
+def body_texts(
+    tree: HtmlElement, hidden: frozenset[str], *, only_parent: bool = False
+) -> Iterator[tuple[str, HtmlElement]]:
+    """The text nodes of the page's first <body> in document order that are not only
+    whitespace, each with the element holding it, leaving out those inside a ``hidden``
+    element (``only_parent``: those directly inside one). The XPath
+    ``//body//text()[not(ancestor::script or ...)]`` says the same at twice the cost:
+    libxml2 walks up from every text node once per excluded tag."""
+    bodies = tree.xpath("//body")
+    if not bodies:
+        return
+    body = bodies[0]
+    depth = 0  # hidden elements around the current position
+    for event, element in etree.iterwalk(body, events=("start", "end")):
+        is_hidden = element.tag in hidden
+        if event == "start":
+            depth += is_hidden
+            text = element.text
+            shown = not is_hidden if only_parent else depth == 0
+            if shown and text and not text.isspace() and isinstance(element.tag, str):
+                yield text, element
+            continue
+        depth -= is_hidden
+        tail = element.tail
+        if element is body or not tail or tail.isspace():
+            continue
+        owner = element.getparent()
+        if owner is not None and (owner.tag not in hidden if only_parent else depth == 0):
+            yield tail, owner
 
 
 def _text_date_clues(
@@ -745,7 +891,10 @@ def strip_section_label(title: str, other_forms: Sequence[str]) -> str:
 
 # Block-level content wrapped in a link is a teaser card ("related news", "you might
 # also like"): never the article itself, yet extractors sometimes keep it.
-TEASER_CARDS_XPATH = "//a[.//p or .//h1 or .//h2 or .//h3 or .//h4 or .//h5 or .//h6]"
+# (One walk over each link's descendants, not one per heading level.)
+TEASER_CARDS_XPATH = (
+    "//a[.//*[self::p or self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6]]"
+)
 
 
 def extract_paragraphs(tree: HtmlElement, url: str | None) -> list[str]:
@@ -848,11 +997,9 @@ def strip_leading_furniture(
 
 # A description shorter than this is a slogan or a label rather than a lead paragraph.
 _MIN_LEAD_CHARS = 40
-# (parent::, not ancestor::: text in a script or style is its direct child, and the
-# ancestor axis on every text node of the page costs milliseconds.)
-_VISIBLE_TEXT = (
-    "//body//text()[not(parent::script or parent::style or parent::noscript or parent::template)]"
-)
+# Text directly inside these is not shown (text in a script or style is its direct
+# child; what a noscript or template holds as elements counts, as it always did).
+_LEAD_HIDDEN = frozenset(("script", "style", "noscript", "template"))
 _FIRST_BLOCK_PROBE_CHARS = 60
 
 
@@ -868,9 +1015,21 @@ def restore_lead(blocks: list[str], tree: HtmlElement, description: str | None) 
     lead = _comparable(description)
     if len(lead) < _MIN_LEAD_CHARS or lead in _comparable("".join(blocks)):
         return blocks
-    shown = _comparable("".join(str(t) for t in tree.xpath(_VISIBLE_TEXT)))
+    probe = _comparable(blocks[0])[:_FIRST_BLOCK_PROBE_CHARS]
+    if not probe:
+        return blocks
+    # The page's shown text, read only as far as needed: up to where the first block
+    # starts, and far enough past it to hold any showing of the lead that starts before.
+    shown = ""
+    text_at = -1
+    for text, _ in body_texts(tree, _LEAD_HIDDEN, only_parent=True):
+        read = len(shown)
+        shown += _comparable(text)
+        if text_at < 0:
+            text_at = shown.find(probe, max(0, read - len(probe) + 1))
+        if text_at >= 0 and len(shown) >= text_at + len(lead):
+            break
     lead_at = shown.find(lead)
-    text_at = shown.find(_comparable(blocks[0])[:_FIRST_BLOCK_PROBE_CHARS])
     if lead_at < 0 or text_at < 0 or lead_at >= text_at:
         return blocks
     return [single_line(description), *blocks]

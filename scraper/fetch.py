@@ -9,6 +9,7 @@ limits of the settings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from scraper.config import Settings
@@ -17,7 +18,12 @@ from scraper.middlewares import swap_prefix
 
 
 class FetchError(Exception):
-    """The page could not be fetched; the message is one line."""
+    """The page could not be fetched; the message is one line. ``status`` is the HTTP
+    status of an error answer, None when no answer came (refused, timeout, too large)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -25,10 +31,18 @@ class FetchedBody:
     url: str  # the final URL after redirects, by its public name (host_map undone)
     body: bytes
     charset: str | None  # from the Content-Type header
+    content_type: str | None = None  # the whole Content-Type header, when sent
 
 
-def fetch_page(url: str, settings: Settings) -> FetchedBody:
-    """``url``'s body, or FetchError saying why not."""
+def fetch_page(
+    url: str,
+    settings: Settings,
+    *,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> FetchedBody:
+    """``url``'s body, or FetchError saying why not. With ``data`` the request is a POST
+    of it (``headers`` give its Content-Type)."""
     import urllib.error
     import urllib.request
 
@@ -36,14 +50,17 @@ def fetch_page(url: str, settings: Settings) -> FetchedBody:
     backward = {v: k for k, v in forward.items()}
     target = swap_prefix(url, forward) or url
     opener = guarded_opener(AddressGuard(settings.allow_private_addresses))
-    request = urllib.request.Request(target, headers={"User-Agent": settings.user_agent})
+    request = urllib.request.Request(
+        target, data=data, headers={**(headers or {}), "User-Agent": settings.user_agent}
+    )
     try:
         with opener.open(request, timeout=settings.download_timeout) as response:
             body = response.read(settings.max_download_size + 1)
             final_url = response.geturl()
             charset = response.headers.get_content_charset()
+            content_type = response.headers.get("Content-Type")
     except urllib.error.HTTPError as exc:
-        raise FetchError(f"{url}: HTTP {exc.code}") from exc
+        raise FetchError(f"{url}: HTTP {exc.code}", exc.code) from exc
     except urllib.error.URLError as exc:
         reason = str(exc.reason)  # a refusal by the guard names the URL already
         raise FetchError(reason if target in reason else f"{url}: {reason}") from exc
@@ -51,4 +68,5 @@ def fetch_page(url: str, settings: Settings) -> FetchedBody:
         raise FetchError(f"{url}: {exc}") from exc
     if len(body) > settings.max_download_size:
         raise FetchError(f"{url}: response larger than {settings.max_download_size} bytes")
-    return FetchedBody(swap_prefix(final_url, backward) or final_url, body, charset)
+    public_url = swap_prefix(final_url, backward) or final_url
+    return FetchedBody(public_url, body, charset, content_type)

@@ -47,7 +47,7 @@ _DECLARED_LANGUAGE_XPATHS = (
     " or @name='DC.language']/@content",
 )
 # Enough text for a stable guess; the whole article is not needed.
-_DETECTION_SAMPLE_CHARS = 2000
+_DETECTION_SAMPLE_CHARS = 800
 # A guess overrules the page's declaration only with this much text and confidence.
 _MIN_CHARS_TO_OVERRULE = 200
 _MIN_CONFIDENCE_TO_OVERRULE = 0.99
@@ -117,6 +117,8 @@ def choose_language(configured: str | None, tree: HtmlElement | None, text: str)
     if code is not None:
         return code
     declared = declared_language(tree) if tree is not None else None
+    if declared is not None and len(text) < _MIN_CHARS_TO_OVERRULE:
+        return declared  # too little text to overrule it: no need to guess
     guess = detect_language(text)
     if declared is None:
         return guess.code if guess is not None else None

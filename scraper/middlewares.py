@@ -5,6 +5,8 @@
 - BackoffRetryMiddleware retries 429/5xx and network errors like Scrapy's RetryMiddleware,
   but waits before each retry (Retry-After when given, else exponential backoff), so a
   struggling server is not hammered.
+- HeadMetaRefreshMiddleware is Scrapy's MetaRefreshMiddleware without decoding every
+  page to look for a refresh tag it rarely has.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any, Self
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import NotConfigured
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
 
 _ORIGINAL_URL = "host_map_original_url"
 
@@ -111,3 +114,28 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if isinstance(result, Request):
             await asyncio.sleep(self._delay(request, None))
         return result
+
+
+# Scrapy reads a refresh tag in the first 4,096 characters of the text: at most four
+# times as many bytes in an ASCII-compatible encoding.
+_REFRESH_WINDOW_BYTES = 4 * 4096
+_WIDE_TEXT_MARKS = (b"\xff\xfe", b"\xfe\xff", b"\x00")
+
+
+class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
+    """Scrapy's MetaRefreshMiddleware decodes the whole body of every HTML response
+    (``response.text``, kept on the response while it waits for extraction) to search
+    its first 4,096 characters for ``<meta http-equiv="refresh">``: about a tenth of the
+    crawl process's time per article page, and the decoded copy doubles the page's
+    memory. A page whose first bytes do not even spell "refresh" has no such tag, and
+    is passed on untouched; any other page (UTF-16 included) goes through Scrapy's own
+    code."""
+
+    def process_response(  # type: ignore[override]
+        self, request: Request, response: Response
+    ) -> Request | Response:
+        if isinstance(response, HtmlResponse):
+            head = response.body[:_REFRESH_WINDOW_BYTES]
+            if b"refresh" not in head.lower() and not any(m in head for m in _WIDE_TEXT_MARKS):
+                return response
+        return super().process_response(request, response)

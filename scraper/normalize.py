@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,8 @@ from scraper.dates import (
     DateSource,
     choose_date,
     htmldate_candidates,
+    is_plausible,
+    parse_date,
     read_clues,
     to_output_zone,
     url_candidates,
@@ -36,7 +40,7 @@ from scraper.extract import (
     strip_site_name,
 )
 from scraper.language import choose_language
-from scraper.models import Discovery, FetchedPage, Skip
+from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.sites import rule_for
 from scraper.text import join_paragraphs, single_line
 from scraper.urls import identity, same_site
@@ -58,6 +62,22 @@ def process_page(page: FetchedPage) -> Document | Skip:
     except Exception as exc:  # a bug must cost one page, not the crawl
         log.exception("extraction failed on %s", page.url)
         return Skip(page.url, f"extraction error: {type(exc).__name__}", failure=True)
+
+
+def warm_up() -> None:
+    """Import everything extraction imports on first use (trafilatura, its fallbacks,
+    htmldate) and load the language model, by extracting a small page: a worker process
+    does it before its first real page."""
+    paragraph = "This is a sentence of a warm-up article, long enough to be text. " * 8
+    html = (
+        f"<html><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+        f"<p>{paragraph}</p><p>{paragraph}</p></article></body></html>"
+    )
+    discovery = Discovery(
+        url="https://warm-up.invalid/", source_id="", channel="feed", aggregator=""
+    )
+    source = SourceDefaults("", "", "https://warm-up.invalid", None, "", allow_crawl_time=True)
+    process_page(FetchedPage(discovery, source, discovery.url, html.encode(), None, "UTC"))
 
 
 def build_document(page: FetchedPage) -> Document:
@@ -92,7 +112,39 @@ def build_document(page: FetchedPage) -> Document:
         aggregator=page.discovery.aggregator,
         content=content,
         canonical_url=canonical_identity(tree, page.url, url),
+        **page_details(page, metadata, zone, local_zone),
     )
+
+
+def page_details(
+    page: FetchedPage, metadata: PageMetadata, zone: ZoneInfo, local_zone: ZoneInfo | None
+) -> dict[str, Any]:
+    """What the page says about itself besides its text, for the database (issue 11):
+    authors, description, image URL (absolute), modification time, section and tags.
+    Read from the metadata already parsed; the Document bounds their sizes."""
+    image = urljoin(page.url, metadata.image) if metadata.image else None
+    return {
+        "authors": metadata.authors,
+        "description": metadata.description,
+        "image_url": image,
+        "modified_at": modification_time(metadata, page.fetched_at, zone, local_zone),
+        "section": metadata.section,
+        "tags": metadata.tags,
+    }
+
+
+def modification_time(
+    metadata: PageMetadata, now: datetime, zone: ZoneInfo, local_zone: ZoneInfo | None
+) -> datetime | None:
+    """When the page says it was last modified: its JSON-LD ``dateModified``, else its
+    modification meta tag (article:modified_time, ...), read as publication dates are."""
+    for clue in metadata.dates:
+        if clue.role != "modified" or clue.source not in ("jsonld", "meta"):
+            continue
+        value = parse_date(clue.text)
+        if value is not None and is_plausible(value, now):
+            return to_output_zone(value, zone, local_zone)
+    return None
 
 
 def document_url(page: FetchedPage) -> str:

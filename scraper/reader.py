@@ -65,6 +65,33 @@ class StoredArticle:
         url, text, htmldate or crawl; None when unknown."""
         return self.document.date_source
 
+    # What the page said about itself (schema version 4; None for rows stored before it
+    # or from a file, until the article is stored again): see Document.
+
+    @property
+    def authors(self) -> tuple[str, ...] | None:
+        return self.document.authors
+
+    @property
+    def description(self) -> str | None:
+        return self.document.description
+
+    @property
+    def image_url(self) -> str | None:
+        return self.document.image_url
+
+    @property
+    def modified_at(self) -> datetime | None:
+        return self.document.modified_at
+
+    @property
+    def section(self) -> str | None:
+        return self.document.section
+
+    @property
+    def tags(self) -> tuple[str, ...] | None:
+        return self.document.tags
+
 
 def read_document(path: Path) -> Document:
     """Parse one record file.
@@ -112,6 +139,11 @@ def articles_since(
     after_id: str | None = None,
     source_id: str | None = None,
     zone: tzinfo | None = None,
+    *,
+    published_since: datetime | None = None,
+    published_before: datetime | None = None,
+    language: str | None = None,
+    limit: int | None = None,
 ) -> Iterator[StoredArticle]:
     """Articles stored or changed at or after ``since`` (all when None), in the order
     they were stored: by ``updated_at``, then ``id``. Streams in constant memory.
@@ -119,9 +151,21 @@ def articles_since(
     To resume exactly where a previous read stopped, pass the last article's
     ``updated_at`` as ``since`` and its ``id`` as ``after_id``: rows strictly after that
     one follow (an article changed meanwhile comes again, with its new content).
-    ``source_id`` keeps one source's articles. ``zone`` converts the publication time
-    of each document (UTC otherwise), e.g. ``settings.zone`` to match the files."""
-    for row in database.articles_since(since=since, source_id=source_id, after_id=after_id):
+    ``source_id`` keeps one source's articles, ``language`` those of one language,
+    ``published_since`` (inclusive) and ``published_before`` (exclusive) those published
+    in that span; ``limit`` stops after that many. ``zone`` converts the publication
+    and modification times of each document (UTC otherwise), e.g. ``settings.zone`` to
+    match the files."""
+    rows = database.articles_since(
+        since=since,
+        source_id=source_id,
+        after_id=after_id,
+        published_since=published_since,
+        published_before=published_before,
+        language=language,
+        limit=limit,
+    )
+    for row in rows:
         yield stored_article(row, zone)
 
 
@@ -138,9 +182,12 @@ def stored_article(row: Mapping[str, Any], zone: tzinfo | None = None) -> Stored
 
 
 def document_from_row(row: Mapping[str, Any], zone: tzinfo | None = None) -> Document:
-    """The Document of an ``articles`` row, with the date's provenance when the row has
-    it; ``zone`` converts its publication time."""
+    """The Document of an ``articles`` row, with the date's provenance and the page's
+    metadata when the row has them; ``zone`` converts its publication and modification
+    times."""
     published: datetime = row["published_at"]
+    modified: datetime | None = row.get("modified_at")
+    authors, tags = row.get("authors"), row.get("tags")
     return Document(
         title=row["title"],
         published=published.astimezone(zone) if zone is not None else published,
@@ -153,6 +200,12 @@ def document_from_row(row: Mapping[str, Any], zone: tzinfo | None = None) -> Doc
         content=row["content"],
         published_original=row.get("published_original"),
         date_source=row.get("date_source"),
+        authors=tuple(authors) if authors is not None else None,
+        description=row.get("description"),
+        image_url=row.get("image_url"),
+        modified_at=modified.astimezone(zone) if modified and zone is not None else modified,
+        section=row.get("section"),
+        tags=tuple(tags) if tags is not None else None,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
@@ -104,12 +105,16 @@ def run_manual_crawl(
     sources: list[Source],
     options: CrawlOptions,
     progress: Console | None = None,
+    known_sources: Iterable[Source] = (),
 ) -> CrawlReport:
+    """Crawl ``sources`` once. ``known_sources``: every configured source, to tell
+    whose a record file is that the database has no row for (scraper.storage.level)."""
     database, database_error = open_storage(settings, options.dry_run)
     services: list[CrawlService] = []  # built inside the reactor, which Scrapy needs
 
     async def main() -> CrawlReport:
         service = CrawlService(settings, database, database_error)
+        service.leveler.sources.update((source.id, source) for source in known_sources)
         services.append(service)
         if database is not None:
             from scraper.storage.sync import sync_if_behind

@@ -21,7 +21,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -342,15 +342,17 @@ class SourceStatus:
     last_counts: Mapping[str, Any]
     last_worker: str | None = None  # host:pid of the process that ran the last run
 
-    def describe(self) -> str:
-        """One line: what an operator asks first about a source."""
+    def describe(self, zone: tzinfo | None = None) -> str:
+        """One line: what an operator asks first about a source. Times are shown in
+        ``zone`` (the output time zone, as in the records; default: the local one)."""
         if self.last_run is None:
             return f"{self.source_id}: never run"
         counts = self.last_counts
+        success = _when(self.last_success, zone) if self.last_success else "none recent"
         parts = [
-            f"last run {_when(self.last_run)} {self.last_status}"
+            f"last run {_when(self.last_run, zone)} {self.last_status}"
             + (f" on {self.last_worker}" if self.last_worker else ""),
-            f"last success {_when(self.last_success) if self.last_success else 'none recent'}",
+            f"last success {success}",
             "new {} updated {} unchanged {} failed {}".format(
                 counts.get("new", 0),
                 counts.get("updated", 0),
@@ -420,7 +422,7 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.astimezone()
 
 
-def _when(moment: datetime | None) -> str:
+def _when(moment: datetime | None, zone: tzinfo | None = None) -> str:
     if moment is None:
         return "never"
-    return moment.astimezone().isoformat(sep=" ", timespec="seconds")
+    return moment.astimezone(zone).isoformat(sep=" ", timespec="seconds")

@@ -27,7 +27,12 @@ def _scrub(text: str) -> str:
 
 def single_line(text: str) -> str:
     """Collapse all whitespace (line breaks included) to single spaces and strip the ends."""
-    return " ".join(_scrub(text).split())
+    # _scrub without its line-break rewriting: str.split() takes every line break as
+    # whitespace anyway. (Called on every text node of a page: it has to be cheap.)
+    text = unicodedata.normalize("NFC", text)
+    if _CONTROL.search(text) is not None:
+        text = _CONTROL.sub("", text)
+    return " ".join(text.replace("\ufeff", "").split())
 
 
 def paragraphs(text: str) -> list[str]:

@@ -3,8 +3,12 @@
 Extraction (HTML parsing, trafilatura, date and language detection) is CPU-bound and runs
 on pages written by strangers; run on the event loop it would stall every download. It
 runs in a pool of worker processes instead, one per CPU the process may use (affinity and
-cgroup quota, at most 8: ``usable_cpus``). Workers are started with "spawn": forking a
-process that runs a Twisted reactor and threads is unsafe.
+cgroup quota, at most 8: ``usable_cpus``). Workers are never forked from the crawl
+process (forking a process that runs a Twisted reactor and threads is unsafe): on Linux
+they are forked from a fork server, a clean process started for them that has imported
+the extraction code and loaded the language model once (``scraper.worker_boot``), so a
+worker starts in milliseconds and shares those ~150 MB with its siblings instead of
+holding its own copy; elsewhere they are started with "spawn".
 
 Why pebble (``pebble.ProcessPool``) rather than our own recycling on
 ``concurrent.futures.ProcessPoolExecutor``:
@@ -32,13 +36,16 @@ What this module adds on top:
   address space is held in reserve so the answer can still be sent); a worker left full
   by such a page is replaced before its next one. A worker that dies outright cannot
   tell us why, so that case takes the crash path above.
-- Workers die with their parent: ``PR_SET_PDEATHSIG`` (Linux), set in the worker
-  initializer, plus a check of the parent pid right after it for the race; elsewhere a
-  watchdog thread in the worker polls the parent pid. A SIGKILLed crawl or daemon leaves
+- Workers die with the pool's owner. A worker forked by the fork server watches the
+  owner through a pidfd (a thread blocked on it exits the worker when the owner ends:
+  the fork server itself only exits once no worker holds its "owner alive" pipe) and has
+  ``PR_SET_PDEATHSIG`` for the fork server's death; the owner is checked right after, for
+  the race. A spawned worker has ``PR_SET_PDEATHSIG`` (Linux), plus the same check;
+  elsewhere a watchdog thread polls the parent pid. A SIGKILLed crawl or daemon leaves
   no orphans. PDEATHSIG fires when the *thread* that started a worker ends, so pools are
   started from a thread owned by the ExtractionPool that lives as long as it does (pebble
   starts the replacement workers from its own manager thread, which lives as long as the
-  pool).
+  pool; the fork server forks from its only thread).
 - Known pebble weakness (noxdafox/pebble#163, #97): a worker killed while it holds the
   pool's channel lock leaves the pool stuck without failing it, and a pool that breaks
   strands the tasks it had not dispatched. Every task a worker starts ends within the
@@ -60,6 +67,7 @@ import math
 import mmap
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
@@ -169,10 +177,23 @@ def extract_page(page: FetchedPage) -> ExtractionOutcome:
     return process_page(page)
 
 
+def _start_context() -> multiprocessing.context.BaseContext:
+    """The fork server on Linux (see the module doc), else spawn."""
+    if sys.platform != "linux":
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Read when the (process-wide) fork server starts, with the first pool.
+    context.set_forkserver_preload(["scraper.worker_boot"])
+    return context
+
+
 def _init_worker(parent_pid: int, memory_limit: int | None) -> None:
     """Run once in each new worker, before its first task."""
     _die_with_parent(parent_pid)
-    import scraper.normalize  # noqa: F401  (the heavy imports, once per worker)
+    # A spawned worker loads the heavy imports and the language model itself, before
+    # its first page (pools start when a crawl starts, so this overlaps with discovery);
+    # a forked one has them from the fork server already.
+    import scraper.worker_boot  # noqa: F401
 
     if memory_limit is not None:
         _limit_address_space(memory_limit)
@@ -180,6 +201,8 @@ def _init_worker(parent_pid: int, memory_limit: int | None) -> None:
 
 
 def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the pool's owner ends. A worker's parent is the owner
+    (spawn) or the owner's fork server, which exits as soon as the owner is gone."""
     armed = False
     if sys.platform == "linux":
         try:
@@ -187,12 +210,60 @@ def _die_with_parent(parent_pid: int) -> None:
             armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
         except (OSError, AttributeError):
             armed = False
-    if os.getppid() != parent_pid:  # the parent died before the signal was armed
-        os._exit(1)
+    parent = os.getppid()
+    if parent != parent_pid:
+        # Forked by the fork server. It exits when the owner does, but only once no
+        # process holds the pipe that tells it so, and its workers inherit that pipe:
+        # so each worker watches the owner itself (and the signal then ends it).
+        if _parent_of(parent) != parent_pid or not _watch_owner(parent_pid):
+            os._exit(1)  # the owner died before we could watch it
+        return
+    # (Spawned by the owner itself.)
     if not armed:
         threading.Thread(
-            target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True
+            target=_watch_parent, args=(parent,), name="parent-watch", daemon=True
         ).start()
+
+
+def _watch_owner(owner_pid: int) -> bool:
+    """Exit this process as soon as ``owner_pid`` ends (a thread blocked on a pidfd,
+    else one polling every second); False when it has ended already."""
+    try:
+        fd = os.pidfd_open(owner_pid)
+    except OSError:
+        return False  # no such process
+    except AttributeError:  # a Python or kernel without pidfd_open
+        try:
+            os.kill(owner_pid, 0)
+        except OSError:
+            return False
+        fd = None
+    threading.Thread(
+        target=_exit_with, args=(owner_pid, fd), name="owner-watch", daemon=True
+    ).start()
+    return True
+
+
+def _exit_with(owner_pid: int, pidfd: int | None) -> None:
+    if pidfd is not None:
+        select.select([pidfd], [], [])  # readable once the process has ended
+    else:
+        while True:
+            try:
+                os.kill(owner_pid, 0)
+            except OSError:
+                break
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent process of ``pid`` (Linux /proc), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -341,6 +412,12 @@ class ExtractionPool:
         self._retry: _Generation | None = None
         self._starter: concurrent.futures.ThreadPoolExecutor | None = None
 
+    def start(self) -> None:
+        """Start the worker processes in the background, if they are not running: each
+        takes a second or more to import the extraction code, which a crawl overlaps
+        with its discovery by calling this when it starts. Returns at once."""
+        self._generation(retry=False)
+
     async def extract(self, page: FetchedPage) -> ExtractionOutcome:
         """The Document of ``page``, or a Skip with the reason; never raises."""
         try:
@@ -447,7 +524,7 @@ class ExtractionPool:
             max_tasks=1 if retry else self.tasks_per_worker,
             initializer=_init_worker,
             initargs=(os.getpid(), self.memory_limit),
-            context=multiprocessing.get_context("spawn"),
+            context=_start_context(),
         )
         generation = _Generation(pool, self._starter)
         self.pools_started += 1

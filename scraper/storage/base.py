@@ -6,7 +6,7 @@ database is their queryable twin, written in batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -31,6 +31,13 @@ def has_provenance(record: ArticleRecord) -> bool:
     back from its file does not: the record text has no place for it)."""
     doc = record.document
     return doc.published_original is not None or doc.date_source is not None
+
+
+def has_page_metadata(record: ArticleRecord) -> bool:
+    """Whether the record knows what its page said about itself (authors, description,
+    image, modification time, section, tags; issue 11): a crawled page does, a document
+    read back from its file does not."""
+    return record.document.has_page_metadata
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,10 @@ class Database(Protocol):
         """Apply pending migrations; return the schema version. Refuses a newer schema."""
         ...
 
+    def schema_version(self) -> int:
+        """The schema version the database is at (0: no schema yet); changes nothing."""
+        ...
+
     def close(self) -> None: ...
 
     def known_urls(self, urls: Iterable[str]) -> dict[str, datetime]:
@@ -91,7 +102,8 @@ class Database(Protocol):
 
         The date's provenance (``published_original``, ``date_source``) is stored with
         new and changed rows; a record without any keeps the stored pair. An unchanged
-        row only gets a provenance when it has none yet (updated_at stays)."""
+        row only gets a provenance when it has none yet (updated_at stays). The page's
+        metadata (authors ... tags) goes the same way, as one group."""
         ...
 
     def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None: ...
@@ -142,9 +154,23 @@ class Database(Protocol):
         since: datetime | None = None,
         source_id: str | None = None,
         after_id: str | None = None,
+        *,
+        published_since: datetime | None = None,
+        published_before: datetime | None = None,
+        language: str | None = None,
+        limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stream articles (oldest first) for consumers, in constant memory: dicts with
-        the columns of ``articles`` (docs/schema.md) but ``search_vector``."""
+        the columns of ``articles`` (docs/schema.md) but ``search_vector``; ``authors``
+        and ``tags`` as lists, times as aware datetimes.
+
+        ``since``/``after_id`` is the cursor on (updated_at, id); ``published_since``
+        (inclusive) and ``published_before`` (exclusive) bound ``published_at``;
+        ``language`` and ``source_id`` keep those rows; ``limit`` stops after that many."""
+        ...
+
+    def source_ids(self) -> list[str]:
+        """Every source id the database knows (of its articles and crawl runs), sorted."""
         ...
 
     # -- identities (issue 8) ---------------------------------------------------------
@@ -174,4 +200,24 @@ class Database(Protocol):
         its new record file and hash: versions, aliases and discoveries follow it, and
         ``updated_at`` is now (readers of "everything since" see it). Raises
         DatabaseError when the row is missing or the new id is taken."""
+        ...
+
+    # -- files and rows level (issue 11) ----------------------------------------------
+
+    def count_articles(self) -> int:
+        """How many article rows there are (the cheap half of "are files and rows
+        level?": scraper.storage.level)."""
+        ...
+
+    def article_ids(self) -> Iterator[str]:
+        """Every article id, in id order (streamed)."""
+        ...
+
+    def articles_by_id(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The rows of these ids that exist, as ``articles_since`` yields them."""
+        ...
+
+    def set_file_paths(self, paths: Mapping[str, str]) -> None:
+        """Point rows (article id -> record file relative to the output folder) at their
+        record file, in one transaction; nothing else of the row changes."""
         ...

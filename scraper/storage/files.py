@@ -123,6 +123,31 @@ class FileStore:
             current.unlink(missing_ok=True)
             return self._result("updated", target, digest)
 
+    def restore(self, doc: Document, relative_path: str | None = None) -> FileWrite | None:
+        """Write the record file of an article that has none, from its database row
+        (scraper.storage.level): under the name ``relative_path`` (the row's file_path)
+        when that is a name of this article in the folder of its publication date whose
+        sequence number no other file holds, else under the next sequence number. None,
+        and nothing written, when the article has a file already (a crawl may have just
+        written a newer version)."""
+        data = render(doc).encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        folder = self.root / doc.published.strftime("%Y-%m-%d")
+        with self._locked():
+            # The journal (read on taking the lock) names what other processes wrote;
+            # a stale index entry (a file deleted by hand) costs no rescan here.
+            if self._indexed(doc.id) is not None:
+                return None
+            if folder.is_dir() and any(
+                record_id(path) == doc.id for path in _folder_records(folder)
+            ):
+                return None
+            folder.mkdir(parents=True, exist_ok=True)
+            target = _restored_name(folder, doc.id, relative_path)
+            _atomic_write(target, data, doc.id)
+            self._remember(doc.id, target)
+            return self._result("new", target, digest)
+
     def path_of(self, article_id: str) -> Path | None:
         """The record file of an article, or None when it has none (creates nothing
         when the root does not exist yet: a dry run may ask)."""
@@ -288,6 +313,24 @@ def _has_content(path: Path, data: bytes) -> bool:
 def _next_sequence(folder: Path) -> int:
     numbers = [int(m["seq"]) for name in os.listdir(folder) if (m := RECORD_NAME.match(name))]
     return max(numbers, default=-1) + 1
+
+
+def _restored_name(folder: Path, article_id: str, relative_path: str | None) -> Path:
+    """The file to restore an article into: its former name when still free, else a new
+    sequence number in ``folder``."""
+    if relative_path:
+        parts = relative_path.split("/")
+        match = RECORD_NAME.match(parts[-1])
+        if (
+            len(parts) == 2
+            and parts[0] == folder.name
+            and match is not None
+            and match["id"] == article_id
+        ):
+            taken = {int(m["seq"]) for name in os.listdir(folder) if (m := RECORD_NAME.match(name))}
+            if int(match["seq"]) not in taken:
+                return folder / parts[1]
+    return folder / f"{_next_sequence(folder):03d}_{article_id}.txt"
 
 
 def _atomic_write(path: Path, data: bytes, article_id: str) -> None:

@@ -19,7 +19,7 @@ import contextlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, Final
@@ -40,6 +40,7 @@ from scraper.storage.base import (
     FeedValidators,
     SaveStatus,
     StoredIdentity,
+    has_page_metadata,
     has_provenance,
 )
 from scraper.urls import article_id
@@ -52,7 +53,7 @@ MIGRATION_LOCK_KEY: Final = 0x5C4A9E12
 ARTICLE_COLUMNS: Final = (
     "id, url, title, published_at, published_original, date_source, type, source_id, "
     "source_name, source_url, language, aggregator, content, content_hash, file_path, "
-    "first_seen_at, updated_at"
+    "first_seen_at, updated_at, authors, description, image_url, modified_at, section, tags"
 )
 
 
@@ -75,16 +76,20 @@ class Q:
     # A new source_id of '' (unknown, e.g. `scraper db sync`) keeps the stored one, and
     # so does a record without any provenance (read back from its file) keep the stored
     # published_original and date_source: the pair is replaced together or not at all.
+    # The page's metadata likewise, as one group (has_metadata: whether the record knows
+    # it; when it does not, its six values are NULL).
     UPSERT_ARTICLE: Final = """
         INSERT INTO articles AS a (
             id, url, title, published_at, type, source_id, source_name, source_url,
             language, aggregator, content, content_hash, file_path, published_original,
-            date_source)
+            date_source, authors, description, image_url, modified_at, section, tags)
         SELECT
             %(id)s, %(url)s, %(title)s, %(published_at)s, %(type)s, %(source_id)s,
             %(source_name)s, %(source_url)s, %(language)s, %(aggregator)s, %(content)s,
             %(content_hash)s, %(file_path)s, %(published_original)s::text,
-            %(date_source)s::text
+            %(date_source)s::text, %(authors)s::jsonb, %(description)s::text,
+            %(image_url)s::text, %(modified_at)s::timestamptz, %(section)s::text,
+            %(tags)s::jsonb
         WHERE NOT EXISTS (
             SELECT FROM articles WHERE id = %(id)s AND content_hash = %(content_hash)s)
         ON CONFLICT (id) DO UPDATE SET
@@ -106,7 +111,15 @@ class Q:
                 THEN a.published_original ELSE EXCLUDED.published_original END,
             date_source = CASE
                 WHEN EXCLUDED.published_original IS NULL AND EXCLUDED.date_source IS NULL
-                THEN a.date_source ELSE EXCLUDED.date_source END
+                THEN a.date_source ELSE EXCLUDED.date_source END,
+            authors = CASE WHEN %(has_metadata)s THEN EXCLUDED.authors ELSE a.authors END,
+            description = CASE
+                WHEN %(has_metadata)s THEN EXCLUDED.description ELSE a.description END,
+            image_url = CASE WHEN %(has_metadata)s THEN EXCLUDED.image_url ELSE a.image_url END,
+            modified_at = CASE
+                WHEN %(has_metadata)s THEN EXCLUDED.modified_at ELSE a.modified_at END,
+            section = CASE WHEN %(has_metadata)s THEN EXCLUDED.section ELSE a.section END,
+            tags = CASE WHEN %(has_metadata)s THEN EXCLUDED.tags ELSE a.tags END
         WHERE a.content_hash IS DISTINCT FROM EXCLUDED.content_hash
         RETURNING (xmax = 0) AS inserted
     """
@@ -117,6 +130,17 @@ class Q:
         SET published_original = %(published_original)s::text, date_source = %(date_source)s::text
         WHERE id = %(id)s AND content_hash = %(content_hash)s
           AND published_original IS NULL AND date_source IS NULL
+    """
+    # Likewise the page's metadata (issue 11), for a row stored before schema 4 or from
+    # its file: all six columns NULL.
+    FILL_METADATA: Final = """
+        UPDATE articles SET
+            authors = %(authors)s::jsonb, description = %(description)s::text,
+            image_url = %(image_url)s::text, modified_at = %(modified_at)s::timestamptz,
+            section = %(section)s::text, tags = %(tags)s::jsonb
+        WHERE id = %(id)s AND content_hash = %(content_hash)s
+          AND authors IS NULL AND description IS NULL AND image_url IS NULL
+          AND modified_at IS NULL AND section IS NULL AND tags IS NULL
     """
     RECORD_DISCOVERY: Final = """
         INSERT INTO discoveries (url, article_id, source_id, channel, aggregator, discovered_at)
@@ -169,7 +193,18 @@ class Q:
           AND (%(after_id)s::text IS NULL
                OR (updated_at, id) > (%(since)s::timestamptz, %(after_id)s::text))
           AND (%(source_id)s::text IS NULL OR source_id = %(source_id)s::text)
+          AND (%(published_since)s::timestamptz IS NULL
+               OR published_at >= %(published_since)s::timestamptz)
+          AND (%(published_before)s::timestamptz IS NULL
+               OR published_at < %(published_before)s::timestamptz)
+          AND (%(language)s::text IS NULL OR language = %(language)s::text)
         ORDER BY updated_at, id
+        LIMIT %(limit)s::bigint
+    """
+    SOURCE_IDS: Final = """
+        SELECT source_id FROM articles WHERE source_id <> ''
+        UNION SELECT source_id FROM crawl_runs
+        ORDER BY 1
     """
     SEARCH: Final = f"""
         SELECT {ARTICLE_COLUMNS}, ts_rank(search_vector, query) AS rank
@@ -207,11 +242,13 @@ class Q:
         INSERT INTO articles (
             id, url, title, published_at, type, source_id, source_name, source_url,
             language, aggregator, content, content_hash, file_path, first_seen_at, updated_at,
-            published_original, date_source)
+            published_original, date_source, authors, description, image_url, modified_at,
+            section, tags)
         SELECT
             %(new_id)s, %(url)s, title, published_at, type, source_id, source_name,
             source_url, language, aggregator, content, %(content_hash)s, %(file_path)s,
-            first_seen_at, now(), published_original, date_source
+            first_seen_at, now(), published_original, date_source, authors, description,
+            image_url, modified_at, section, tags
         FROM articles WHERE id = %(old_id)s
     """
     REKEY_VERSIONS: Final = (
@@ -225,6 +262,14 @@ class Q:
         "WHERE article_id = %(old_id)s"
     )
     DELETE_ARTICLE: Final = "DELETE FROM articles WHERE id = %(old_id)s"
+
+    # -- files and rows level (issue 11) ----------------------------------------------
+    COUNT_ARTICLES: Final = "SELECT count(*) FROM articles"
+    ARTICLE_IDS: Final = "SELECT id FROM articles ORDER BY id"
+    ARTICLES_BY_ID: Final = (
+        f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY(%(ids)s) ORDER BY id"
+    )
+    SET_FILE_PATH: Final = "UPDATE articles SET file_path = %(file_path)s WHERE id = %(id)s"
 
 
 class PostgresDatabase:
@@ -324,6 +369,10 @@ class PostgresDatabase:
                 )
             return todo[-1].version if todo else current
 
+    def schema_version(self) -> int:
+        with self._transaction() as conn:
+            return self._schema_version(conn)
+
     @staticmethod
     def _schema_version(conn: psycopg.Connection[Any]) -> int:
         exists = conn.execute(Q.SCHEMA_VERSION_EXISTS).fetchone()
@@ -388,6 +437,13 @@ class PostgresDatabase:
             ]
             if fill:
                 cur.executemany(Q.FILL_PROVENANCE, fill)
+            fill = [
+                params[n]
+                for n, i in enumerate(order)
+                if statuses[i] == "unchanged" and has_page_metadata(records[i])
+            ]
+            if fill:
+                cur.executemany(Q.FILL_METADATA, fill)
         return statuses
 
     def articles_since(
@@ -395,12 +451,30 @@ class PostgresDatabase:
         since: datetime | None = None,
         source_id: str | None = None,
         after_id: str | None = None,
+        *,
+        published_since: datetime | None = None,
+        published_before: datetime | None = None,
+        language: str | None = None,
+        limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Articles stored or changed at or after ``since``, ordered by (updated_at, id).
 
         ``after_id`` with ``since`` (the last row's updated_at and id) resumes strictly
-        after that row. Streams through a server-side cursor: constant memory."""
+        after that row; the other filters are those of ``Database.articles_since``.
+        Streams through a server-side cursor: constant memory."""
         params = _since_params(since, source_id, after_id)
+        for name, moment in (
+            ("published_since", published_since),
+            ("published_before", published_before),
+        ):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError(f"{name} must carry a time zone")
+        params.update(
+            published_since=published_since,
+            published_before=published_before,
+            language=language,
+            limit=limit,
+        )
         cursor_name = f"scraper_articles_{secrets.token_hex(4)}"
         with self._transaction() as conn, conn.cursor(cursor_name, row_factory=dict_row) as cur:
             cur.itersize = 500
@@ -413,6 +487,10 @@ class PostgresDatabase:
         with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(Q.SEARCH, {"query": query, "limit": limit})
             return cur.fetchall()
+
+    def source_ids(self) -> list[str]:
+        with self._transaction() as conn:
+            return [str(row[0]) for row in conn.execute(Q.SOURCE_IDS).fetchall()]
 
     # -- discoveries and crawl runs ---------------------------------------------------
 
@@ -563,6 +641,36 @@ class PostgresDatabase:
                 conn.execute(query, params)
             conn.execute(Q.DELETE_ARTICLE, params)
 
+    # -- files and rows level (issue 11) ----------------------------------------------
+
+    def count_articles(self) -> int:
+        with self._transaction() as conn:
+            row = conn.execute(Q.COUNT_ARTICLES).fetchone()
+        return int(row[0]) if row else 0
+
+    def article_ids(self) -> Iterator[str]:
+        cursor_name = f"scraper_ids_{secrets.token_hex(4)}"
+        with self._transaction() as conn, conn.cursor(cursor_name) as cur:
+            cur.itersize = 5000
+            cur.execute(Q.ARTICLE_IDS)
+            for row in cur:
+                yield str(row[0])
+
+    def articles_by_id(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        with self._transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(Q.ARTICLES_BY_ID, {"ids": wanted})
+            return cur.fetchall()
+
+    def set_file_paths(self, paths: Mapping[str, str]) -> None:
+        if not paths:
+            return
+        params = [{"id": key, "file_path": value} for key, value in sorted(paths.items())]
+        with self._transaction() as conn, conn.cursor() as cur:
+            cur.executemany(Q.SET_FILE_PATH, params)
+
 
 def run_errors(counts: dict[str, Any]) -> Any:
     """What goes into crawl_runs.errors for a run's counts (None when nothing failed)."""
@@ -593,6 +701,13 @@ def _article_params(record: ArticleRecord) -> dict[str, Any]:
         "file_path": record.file_path,
         "published_original": doc.published_original,
         "date_source": doc.date_source,
+        "has_metadata": doc.has_page_metadata,
+        "authors": Jsonb(list(doc.authors)) if doc.authors is not None else None,
+        "description": doc.description,
+        "image_url": doc.image_url,
+        "modified_at": doc.modified_at,
+        "section": doc.section,
+        "tags": Jsonb(list(doc.tags)) if doc.tags is not None else None,
     }
 
 

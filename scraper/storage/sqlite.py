@@ -15,8 +15,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +29,7 @@ from scraper.storage.base import (
     FeedValidators,
     SaveStatus,
     StoredIdentity,
+    has_page_metadata,
     has_provenance,
 )
 from scraper.urls import article_id
@@ -37,9 +38,10 @@ BUSY_TIMEOUT_SECONDS: Final = 30.0
 ARTICLE_COLUMNS: Final = (
     "id, url, title, published_at, published_original, date_source, type, source_id, "
     "source_name, source_url, language, aggregator, content, content_hash, file_path, "
-    "first_seen_at, updated_at"
+    "first_seen_at, updated_at, authors, description, image_url, modified_at, section, tags"
 )
-_TIMESTAMP_COLUMNS: Final = ("published_at", "first_seen_at", "updated_at")
+_TIMESTAMP_COLUMNS: Final = ("published_at", "first_seen_at", "updated_at", "modified_at")
+_JSON_COLUMNS: Final = ("authors", "tags")
 # A LIKE pattern matches a term literally once these are escaped with "\".
 _LIKE_SPECIALS: Final = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
@@ -75,15 +77,19 @@ class Q:
         INSERT INTO articles (
             id, url, title, published_at, type, source_id, source_name, source_url,
             language, aggregator, content, content_hash, file_path, first_seen_at, updated_at,
-            published_original, date_source)
+            published_original, date_source, authors, description, image_url, modified_at,
+            section, tags)
         VALUES (
             :id, :url, :title, :published_at, :type, :source_id, :source_name, :source_url,
             :language, :aggregator, :content, :content_hash, :file_path, :now, :now,
-            :published_original, :date_source)
+            :published_original, :date_source, :authors, :description, :image_url,
+            :modified_at, :section, :tags)
     """
     # A new source_id of '' (unknown, e.g. `scraper db sync`) keeps the stored one, and
     # so does a record without any provenance (read back from its file) keep the stored
     # published_original and date_source: the pair is replaced together or not at all.
+    # The page's metadata likewise, as one group (:has_metadata: whether the record
+    # knows it).
     UPDATE_ARTICLE: Final = """
         UPDATE articles SET
             url = :url, title = :title, published_at = :published_at, type = :type,
@@ -94,7 +100,13 @@ class Q:
             published_original = CASE WHEN :published_original IS NULL AND :date_source IS NULL
                                       THEN published_original ELSE :published_original END,
             date_source = CASE WHEN :published_original IS NULL AND :date_source IS NULL
-                               THEN date_source ELSE :date_source END
+                               THEN date_source ELSE :date_source END,
+            authors = CASE WHEN :has_metadata THEN :authors ELSE authors END,
+            description = CASE WHEN :has_metadata THEN :description ELSE description END,
+            image_url = CASE WHEN :has_metadata THEN :image_url ELSE image_url END,
+            modified_at = CASE WHEN :has_metadata THEN :modified_at ELSE modified_at END,
+            section = CASE WHEN :has_metadata THEN :section ELSE section END,
+            tags = CASE WHEN :has_metadata THEN :tags ELSE tags END
         WHERE id = :id AND content_hash IS NOT :content_hash
     """
     # An unchanged article whose row has no provenance yet (stored before schema 2, or
@@ -103,6 +115,16 @@ class Q:
         UPDATE articles SET published_original = :published_original, date_source = :date_source
         WHERE id = :id AND content_hash = :content_hash
           AND published_original IS NULL AND date_source IS NULL
+    """
+    # Likewise the page's metadata (issue 11), for a row stored before schema 4 or from
+    # its file: all six columns NULL.
+    FILL_METADATA: Final = """
+        UPDATE articles SET
+            authors = :authors, description = :description, image_url = :image_url,
+            modified_at = :modified_at, section = :section, tags = :tags
+        WHERE id = :id AND content_hash = :content_hash
+          AND authors IS NULL AND description IS NULL AND image_url IS NULL
+          AND modified_at IS NULL AND section IS NULL AND tags IS NULL
     """
     RECORD_DISCOVERY: Final = """
         INSERT OR IGNORE INTO discoveries (
@@ -148,12 +170,22 @@ class Q:
     """
     # (since, after_id) is a keyset cursor: rows strictly after that (updated_at, id).
     # "updated_at >= coalesce(...)" rather than "IS NULL OR" lets the index seek to since.
+    # A negative LIMIT is no limit.
     ARTICLES_SINCE: Final = f"""
         SELECT {ARTICLE_COLUMNS} FROM articles
         WHERE updated_at >= coalesce(:since, '')
           AND (:after_id IS NULL OR (updated_at, id) > (:since, :after_id))
           AND (:source_id IS NULL OR source_id = :source_id)
+          AND (:published_since IS NULL OR published_at >= :published_since)
+          AND (:published_before IS NULL OR published_at < :published_before)
+          AND (:language IS NULL OR language = :language)
         ORDER BY updated_at, id
+        LIMIT coalesce(:limit, -1)
+    """
+    SOURCE_IDS: Final = """
+        SELECT DISTINCT source_id FROM articles WHERE source_id <> ''
+        UNION SELECT DISTINCT source_id FROM crawl_runs
+        ORDER BY 1
     """
     # Every term must occur in the title or the content; more terms in the title rank
     # higher. LIKE is case-insensitive for ASCII letters only.
@@ -200,11 +232,13 @@ class Q:
         INSERT INTO articles (
             id, url, title, published_at, type, source_id, source_name, source_url,
             language, aggregator, content, content_hash, file_path, first_seen_at, updated_at,
-            published_original, date_source)
+            published_original, date_source, authors, description, image_url, modified_at,
+            section, tags)
         SELECT
             :new_id, :url, title, published_at, type, source_id, source_name, source_url,
             language, aggregator, content, :content_hash, :file_path, first_seen_at, :now,
-            published_original, date_source
+            published_original, date_source, authors, description, image_url, modified_at,
+            section, tags
         FROM articles WHERE id = :old_id
     """
     REKEY_VERSIONS: Final = (
@@ -218,6 +252,15 @@ class Q:
         "WHERE article_id = :old_id"
     )
     DELETE_ARTICLE: Final = "DELETE FROM articles WHERE id = :old_id"
+
+    # -- files and rows level (issue 11) ----------------------------------------------
+    COUNT_ARTICLES: Final = "SELECT count(*) FROM articles"
+    ARTICLE_IDS: Final = "SELECT id FROM articles ORDER BY id"
+    ARTICLES_BY_ID: Final = (
+        f"SELECT {ARTICLE_COLUMNS} FROM articles "
+        "WHERE id IN (SELECT value FROM json_each(:ids)) ORDER BY id"
+    )
+    SET_FILE_PATH: Final = "UPDATE articles SET file_path = :file_path WHERE id = :id"
 
 
 class SQLiteDatabase:
@@ -311,6 +354,10 @@ class SQLiteDatabase:
                 )
             return todo[-1].version if todo else current
 
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return _schema_version(conn)
+
     # -- articles ---------------------------------------------------------------------
 
     def known_urls(self, urls: Iterable[str]) -> dict[str, datetime]:
@@ -350,6 +397,8 @@ class SQLiteDatabase:
                 elif previous == record.content_hash:
                     if has_provenance(record):
                         conn.execute(Q.FILL_PROVENANCE, params)
+                    if has_page_metadata(record):
+                        conn.execute(Q.FILL_METADATA, params)
                     statuses.append("unchanged")
                 else:
                     conn.execute(Q.UPDATE_ARTICLE, params)
@@ -362,22 +411,37 @@ class SQLiteDatabase:
         since: datetime | None = None,
         source_id: str | None = None,
         after_id: str | None = None,
+        *,
+        published_since: datetime | None = None,
+        published_before: datetime | None = None,
+        language: str | None = None,
+        limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Articles stored or changed at or after ``since``, ordered by (updated_at, id).
 
         ``after_id`` with ``since`` (the last row's updated_at and id) resumes strictly
-        after that row. Streams from a cursor on its own connection: constant memory,
-        and the crawl keeps writing meanwhile."""
+        after that row; the other filters are those of ``Database.articles_since``.
+        Streams from a cursor on its own connection: constant memory, and the crawl
+        keeps writing meanwhile."""
         if after_id is not None and since is None:
             raise ValueError(
                 "after_id needs since: pass the updated_at and id of the last row read"
             )
-        if since is not None and since.utcoffset() is None:
-            raise ValueError("since must carry a time zone")
+        for name, moment in (
+            ("since", since),
+            ("published_since", published_since),
+            ("published_before", published_before),
+        ):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError(f"{name} must carry a time zone")
         params = {
             "since": _timestamp(since) if since is not None else None,
             "after_id": after_id,
             "source_id": source_id,
+            "published_since": _whole_seconds(published_since),
+            "published_before": _whole_seconds(published_before),
+            "language": language,
+            "limit": limit,
         }
         reader = self._connect()
         try:
@@ -399,6 +463,10 @@ class SQLiteDatabase:
         with self._read() as conn:
             rows = conn.execute(Q.SEARCH, {"terms": json.dumps(terms), "limit": limit})
             return [_article_row(row) for row in rows.fetchall()]
+
+    def source_ids(self) -> list[str]:
+        with self._read() as conn:
+            return [row[0] for row in conn.execute(Q.SOURCE_IDS).fetchall()]
 
     # -- discoveries and crawl runs ---------------------------------------------------
 
@@ -555,6 +623,38 @@ class SQLiteDatabase:
                 conn.execute(query, params)
             conn.execute(Q.DELETE_ARTICLE, params)
 
+    # -- files and rows level (issue 11) ----------------------------------------------
+
+    def count_articles(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(Q.COUNT_ARTICLES).fetchone()[0])
+
+    def article_ids(self) -> Iterator[str]:
+        reader = self._connect()
+        try:
+            cursor = reader.execute(Q.ARTICLE_IDS)
+            while rows := cursor.fetchmany(5000):
+                yield from (row[0] for row in rows)
+        except sqlite3.Error as exc:
+            raise DatabaseError(self._describe(exc)) from None
+        finally:
+            reader.close()
+
+    def articles_by_id(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        with self._read() as conn:
+            rows = conn.execute(Q.ARTICLES_BY_ID, {"ids": json.dumps(wanted)}).fetchall()
+        return [_article_row(row) for row in rows]
+
+    def set_file_paths(self, paths: Mapping[str, str]) -> None:
+        if not paths:
+            return
+        params = [{"id": key, "file_path": value} for key, value in sorted(paths.items())]
+        with self._write() as conn:
+            conn.executemany(Q.SET_FILE_PATH, params)
+
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
     """Switch the file to WAL mode (a no-op once it is). The switch needs the file to
@@ -613,14 +713,40 @@ def _article_params(record: ArticleRecord, now: str) -> dict[str, Any]:
         "file_path": record.file_path,
         "published_original": doc.published_original,
         "date_source": doc.date_source,
+        "has_metadata": doc.has_page_metadata,
+        "authors": _json_list(doc.authors),
+        "description": doc.description,
+        "image_url": doc.image_url,
+        "modified_at": _timestamp(doc.modified_at, "seconds") if doc.modified_at else None,
+        "section": doc.section,
+        "tags": _json_list(doc.tags),
         "now": now,
     }
+
+
+def _json_list(values: tuple[str, ...] | None) -> str | None:
+    """A JSON array in its given order (``_json`` would sort a dict, not a list)."""
+    return None if values is None else json.dumps(list(values), ensure_ascii=False)
+
+
+def _whole_seconds(moment: datetime | None) -> str | None:
+    """A bound on ``published_at`` (stored to the second) as its text, a fraction of a
+    second rounded up: ``published_at >= t`` and ``< t`` then hold as they do for times."""
+    if moment is None:
+        return None
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return _timestamp(moment, "seconds")
 
 
 def _article_row(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(zip(row.keys(), row, strict=True))
     for column in _TIMESTAMP_COLUMNS:
-        data[column] = _datetime(data[column])
+        if column in data and data[column] is not None:
+            data[column] = _datetime(data[column])
+    for column in _JSON_COLUMNS:
+        if column in data and data[column] is not None:
+            data[column] = json.loads(data[column])
     return data
 
 

@@ -11,9 +11,13 @@ sightings (again: a repeated sighting is stored once), then removes the journal.
 One JSON object per line, either an article::
 
     {"id": "<article id>", "source_id": "<source>", "file": "<YYYY-MM-DD>/<NNN>_<id>.txt",
-     "published_original": "<as stated>" | null, "date_source": "<candidate>" | null}
+     "published_original": "<as stated>" | null, "date_source": "<candidate>" | null,
+     "authors": ["<name>", ...] | null, "description": "<text>" | null,
+     "image_url": "<URL>" | null, "modified_at": "<ISO 8601 with offset>" | null,
+     "section": "<name>" | null, "tags": ["<tag>", ...] | null}
 
-(lines written before the provenance was journalled lack the last two keys), or a
+(lines written before the provenance was journalled lack the provenance keys, and lines
+written before schema version 4 the page's metadata, authors to tags), or a
 sighting::
 
     {"kind": "discovery", "url": "<article URL>", "source_id": "<source>",
@@ -44,7 +48,14 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from scraper.document import Document, render
+from scraper.document import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_LIST_ITEMS,
+    MAX_NAME_CHARS,
+    Document,
+    bounded_url,
+    render,
+)
 from scraper.reader import read_document
 from scraper.storage.base import ArticleRecord, Database, DiscoveryRecord
 from scraper.storage.files import (
@@ -69,10 +80,15 @@ _SOURCE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,199}")  # a source file's slug
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")  # a channel, a date source
 _ARTICLE_KEYS = frozenset({"id", "source_id", "file"})
 _PROVENANCE_KEYS = frozenset({"published_original", "date_source"})
+# The page's metadata (issue 11): Document fields, journalled as the row stores them.
+_DETAIL_KEYS = frozenset({"authors", "description", "image_url", "modified_at", "section", "tags"})
 _DISCOVERY_KEYS = frozenset({"kind", "url", "source_id", "channel", "aggregator", "discovered_at"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Provenance = tuple[str | None, str | None]  # (published_original, date_source)
+# Document field -> value of the page's metadata (authors, description, image_url,
+# modified_at, section, tags), as dataclasses.replace takes them.
+PageDetails = dict[str, Any]
 
 
 # A journal being replayed: the live one renamed, so that lines crawls append meanwhile
@@ -135,6 +151,12 @@ def _article_line(record: ArticleRecord) -> str:
             "file": record.file_path,
             "published_original": doc.published_original,
             "date_source": doc.date_source,
+            "authors": list(doc.authors) if doc.authors is not None else None,
+            "description": doc.description,
+            "image_url": doc.image_url,
+            "modified_at": doc.modified_at.isoformat() if doc.modified_at else None,
+            "section": doc.section,
+            "tags": list(doc.tags) if doc.tags is not None else None,
         },
         ensure_ascii=False,
     )
@@ -163,6 +185,9 @@ class PendingEntry:
     file: Path  # its record file: resolved, under the output folder
     published_original: str | None = None  # None in lines of older scrapers too
     date_source: str | None = None
+    # The page's metadata; None when the line has none (written from a file's document,
+    # or by a scraper before schema version 4).
+    details: PageDetails | None = None
 
 
 @dataclass
@@ -189,6 +214,18 @@ class PendingJournal:
                 found[entry.id] = pair
         return found
 
+    @property
+    def details(self) -> dict[str, PageDetails]:
+        """Article id -> the page's metadata (Document fields) of the articles whose line
+        gives it; the last line of an article wins, as for ``provenance``."""
+        found: dict[str, PageDetails] = {}
+        for entry in self.entries:
+            if entry.details is None:
+                found.pop(entry.id, None)
+            else:
+                found[entry.id] = entry.details
+        return found
+
 
 class BadJournalLine(ValueError):
     """Why a journal line is not used (the message is the one-line reason)."""
@@ -207,11 +244,11 @@ def parse_pending_line(line: str, root: Path) -> PendingEntry | DiscoveryRecord:
     if value.get("kind") == DISCOVERY_KIND:
         return _parse_discovery(value)
     keys = set(value)
-    if not _ARTICLE_KEYS <= keys <= _ARTICLE_KEYS | _PROVENANCE_KEYS:
+    if not _ARTICLE_KEYS <= keys <= _ARTICLE_KEYS | _PROVENANCE_KEYS | _DETAIL_KEYS:
         listed = ", ".join(sorted(map(str, value))) or "none"
         raise BadJournalLine(
-            f"expected the keys file, id, source_id (and date_source, published_original), "
-            f"got {listed}"
+            f"expected the keys file, id, source_id (and date_source, published_original, "
+            f"{', '.join(sorted(_DETAIL_KEYS))}), got {listed}"
         )
     article, source, file = value["id"], value["source_id"], value["file"]
     if not isinstance(article, str) or not _ARTICLE_ID.fullmatch(article):
@@ -226,8 +263,62 @@ def parse_pending_line(line: str, root: Path) -> PendingEntry | DiscoveryRecord:
         isinstance(date_source, str) and _NAME.fullmatch(date_source)
     ):
         raise BadJournalLine("date_source: not a date source name")
+    details = _parse_details(value)
     path = _record_path(file, article, root)
-    return PendingEntry(article, source, path, original, date_source)
+    return PendingEntry(article, source, path, original, date_source, details)
+
+
+def _parse_details(value: dict[str, Any]) -> PageDetails | None:
+    """The page's metadata of an article line, checked against the bounds a Document
+    keeps (scraper.document); None when the line has none."""
+    if all(value.get(key) is None for key in _DETAIL_KEYS):
+        return None
+    details: PageDetails = {
+        "authors": _optional_names(value, "authors"),
+        "description": _optional_text(value, "description", MAX_DESCRIPTION_CHARS),
+        "section": _optional_text(value, "section", MAX_NAME_CHARS),
+        "tags": _optional_names(value, "tags"),
+        "image_url": None,
+        "modified_at": None,
+    }
+    image = value.get("image_url")
+    if image is not None:
+        details["image_url"] = bounded_url(image)
+        if details["image_url"] is None or details["image_url"] != image:
+            raise BadJournalLine("image_url: not an http(s) URL")
+    modified = value.get("modified_at")
+    if modified is not None:
+        moment = _aware_time(modified)
+        if moment is None:
+            raise BadJournalLine("modified_at: not an ISO 8601 time with its offset")
+        details["modified_at"] = moment
+    return details
+
+
+def _optional_names(value: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    names = value.get(key)
+    if names is None:
+        return None
+    if (
+        not isinstance(names, list)
+        or len(names) > MAX_LIST_ITEMS
+        or not all(
+            isinstance(name, str) and len(name) <= MAX_NAME_CHARS and not _CONTROL.search(name)
+            for name in names
+        )
+    ):
+        raise BadJournalLine(
+            f"{key}: not a list of at most {MAX_LIST_ITEMS} short one-line strings"
+        )
+    return tuple(names)
+
+
+def _aware_time(text: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.utcoffset() is not None else None
 
 
 def _parse_discovery(value: dict[str, Any]) -> DiscoveryRecord:
@@ -252,22 +343,19 @@ def _parse_discovery(value: dict[str, Any]) -> DiscoveryRecord:
     aggregator = _optional_text(value, "aggregator")
     if aggregator is None:
         raise BadJournalLine("aggregator: not a string")
-    seen = value["discovered_at"]
-    try:
-        moment = datetime.fromisoformat(seen) if isinstance(seen, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.utcoffset() is None:
+    moment = _aware_time(value["discovered_at"])
+    if moment is None:
         raise BadJournalLine("discovered_at: not an ISO 8601 time with its offset")
     return DiscoveryRecord(url, source, channel, aggregator, moment)
 
 
-def _optional_text(value: dict[str, Any], key: str) -> str | None:
-    """``value[key]``: absent or null (None), or a short one-line string."""
+def _optional_text(value: dict[str, Any], key: str, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """``value[key]``: absent or null (None), or a one-line string of at most ``limit``
+    characters."""
     text = value.get(key)
     if text is None:
         return None
-    if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS or _CONTROL.search(text):
+    if not isinstance(text, str) or len(text) > limit or _CONTROL.search(text):
         raise BadJournalLine(f"{key}: not a short one-line string")
     return text
 
@@ -447,6 +535,7 @@ def sync_files(
     guess_source: Callable[[Document], str] = lambda _: "",
     batch_size: int = 500,
     provenance: Mapping[str, Provenance] | None = None,
+    details: Mapping[str, PageDetails] | None = None,
 ) -> SyncResult:
     """Store every record file under ``folder`` that has no row, or whose content hash
     differs from its row's, in batches of ``batch_size``. Files whose hash matches are
@@ -456,17 +545,38 @@ def sync_files(
 
     A record file does not say where its date came from: ``provenance`` (article id ->
     (published_original, date_source), from the pending journal) does for the files
-    it names; the others are stored without, and a stored provenance stays."""
+    it names; the others are stored without, and a stored provenance stays. The page's
+    metadata (``details``, from the journal too) goes the same way."""
     result = SyncResult()
     batch: list[Path] = []
+    known = _Journalled(provenance or {}, details or {})
     for path in record_files(folder):
         batch.append(path)
         if len(batch) >= batch_size:
-            _sync_batch(database, folder, batch, guess_source, result, provenance or {})
+            _sync_batch(database, folder, batch, guess_source, result, known)
             batch = []
     if batch:
-        _sync_batch(database, folder, batch, guess_source, result, provenance or {})
+        _sync_batch(database, folder, batch, guess_source, result, known)
     return result
+
+
+@dataclass(frozen=True)
+class _Journalled:
+    """What the journal says of the files that the files themselves cannot."""
+
+    provenance: Mapping[str, Provenance]
+    details: Mapping[str, PageDetails]
+
+    def __contains__(self, article: object) -> bool:
+        return article in self.provenance or article in self.details
+
+    def complete(self, document: Document) -> Document:
+        if document.id in self.provenance:
+            original, date_source = self.provenance[document.id]
+            document = replace(document, published_original=original, date_source=date_source)
+        if document.id in self.details:
+            document = replace(document, **self.details[document.id])
+        return document
 
 
 def _sync_batch(
@@ -475,14 +585,14 @@ def _sync_batch(
     paths: list[Path],
     guess_source: Callable[[Document], str],
     result: SyncResult,
-    provenance: Mapping[str, Provenance],
+    journalled: _Journalled,
 ) -> None:
     result.checked += len(paths)
     stored = database.content_hashes(record_id(path) or "" for path in paths)
     records: list[ArticleRecord] = []
     for path in paths:
         try:
-            record = _record_if_different(path, folder, stored, guess_source, provenance)
+            record = _record_if_different(path, folder, stored, guess_source, journalled)
         except (OSError, ValueError) as exc:  # DocumentFormatError is a ValueError
             log.warning("skipping %s: %s", path, exc)
             result.unreadable += 1
@@ -505,22 +615,19 @@ def _record_if_different(
     folder: Path,
     stored: Mapping[str, str],
     guess_source: Callable[[Document], str],
-    provenance: Mapping[str, Provenance],
+    journalled: _Journalled,
 ) -> ArticleRecord | None:
     """The record to store for ``path``, None when its row is level (and there is no
     provenance to give it). Raises OSError or ValueError when the file cannot be read
     or is not a record."""
     article = record_id(path) or ""
     stored_hash = stored.get(article)
-    if stored_hash is not None and article not in provenance:
+    if stored_hash is not None and article not in journalled:
         # The content hash is the sha256 of the record text, i.e. of the file's bytes.
         text = path.read_bytes().decode("utf-8")
         if content_hash(text) == stored_hash:
             return None
-    document = read_document(path)
-    if document.id in provenance:
-        original, date_source = provenance[document.id]
-        document = replace(document, published_original=original, date_source=date_source)
+    document = journalled.complete(read_document(path))
     return ArticleRecord(
         document=document,
         source_id="" if stored_hash is not None else guess_source(document),
@@ -544,6 +651,7 @@ def sync_pending(database: Database, files: FileStore) -> int:
         files.root,
         lambda doc: sources.get(doc.id, ""),
         provenance=journal.provenance,
+        details=journal.details,
     )
     sightings = replay_discoveries(database, files.root, paths=claimed)
     release_pending(claimed)

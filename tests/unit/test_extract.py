@@ -390,3 +390,30 @@ def test_extraction_does_not_modify_the_shared_tree() -> None:
     before = len(list(tree.iter()))
     extract_paragraphs(tree, None)
     assert len(list(tree.iter())) == before
+
+
+def test_body_texts_read_what_the_xpath_of_visible_text_reads() -> None:
+    from scraper.extract import body_texts, parse_html
+
+    tree = parse_html(
+        "<html><head><title>T</title></head><body>lead <b>bold</b> tail"
+        "<script>var x = 1;</script>after script<style>p {}</style>"
+        "<noscript><p>inside noscript</p>noscript tail</noscript>after noscript"
+        "<select><option>one</option><option>two</option></select>after select"
+        "<template><p>templated</p></template><div> <p>last</p>  </div></body></html>"
+    )
+    hidden = frozenset(("script", "style", "noscript", "template", "select", "option"))
+    xpath = (
+        "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
+        " or ancestor::template or ancestor::select or ancestor::option)]"
+    )
+    expected = [str(t) for t in tree.xpath(xpath) if str(t).strip()]
+    assert [text for text, _ in body_texts(tree, hidden)] == expected
+    direct = frozenset(("script", "style", "noscript", "template"))
+    xpath = (
+        "//body//text()[not(parent::script or parent::style or parent::noscript"
+        " or parent::template)]"
+    )
+    expected = [str(t) for t in tree.xpath(xpath) if str(t).strip()]
+    assert [text for text, _ in body_texts(tree, direct, only_parent=True)] == expected
+    assert "inside noscript" in expected and "var x = 1;" not in expected

@@ -39,3 +39,37 @@ def test_mapped_request_is_fetched_elsewhere_and_answers_with_the_original_url(
 def test_other_hosts_and_lookalikes_are_untouched(host_map: HostMapMiddleware) -> None:
     assert host_map.process_request(Request("https://news.example.org/a")) is None
     assert host_map.process_request(Request("https://www.example.gov.evil.com/a")) is None
+
+
+def test_meta_refresh_pages_are_redirected_and_other_pages_left_undecoded() -> None:
+    from scrapy import Spider
+    from scrapy.utils.test import get_crawler
+
+    from scraper.middlewares import HeadMetaRefreshMiddleware
+
+    crawler = get_crawler(Spider)
+    crawler.spider = Spider("test")
+    middleware = HeadMetaRefreshMiddleware.from_crawler(crawler)
+    request = Request("https://www.example.gov/old")
+    moved = HtmlResponse(
+        request.url,
+        body=b'<html><head><meta http-equiv="Refresh" content="0; url=/new"></head></html>',
+        request=request,
+    )
+    redirected = middleware.process_response(request, moved)
+    assert isinstance(redirected, Request) and redirected.url == "https://www.example.gov/new"
+
+    article = b"<html><head><title>News</title></head><body>" + b"<p>text</p>" * 5000
+    plain = HtmlResponse(request.url, body=article, request=request)
+    assert middleware.process_response(request, plain) is plain
+    assert getattr(plain, "_cached_ubody", None) is None  # the body was never decoded
+
+    wide = "<html><head><meta http-equiv='refresh' content='0; url=/utf16'></head></html>"
+    utf16 = HtmlResponse(
+        request.url,
+        body=wide.encode("utf-16"),
+        headers={"Content-Type": "text/html; charset=utf-16"},
+        request=request,
+    )
+    redirected = middleware.process_response(request, utf16)
+    assert isinstance(redirected, Request) and redirected.url == "https://www.example.gov/utf16"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from scraper.reader import articles_since, iter_documents, read_document
 from scraper.storage.base import ArticleRecord, DiscoveryRecord
 from scraper.storage.files import FileStore
 from scraper.storage.migrate import latest_version, load_migrations
-from scraper.storage.sqlite import SQLiteDatabase
+from scraper.storage.sqlite import SQLiteDatabase, split_statements
 from scraper.storage.sync import note_pending, pending_path
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -294,14 +295,14 @@ def test_export_command_from_the_database(config: Path, tmp_path: Path) -> None:
     everything = runner.invoke(
         export_app(), ["--config", str(config), "--source", "president-gov-ua", "-o", str(out)]
     )
-    nothing = runner.invoke(export_app(), ["--config", str(config), "--since", tomorrow])
-    bad = runner.invoke(export_app(), ["--config", str(config), "--since", "soon"])
+    nothing = runner.invoke(export_app(), ["--config", str(config), "--stored-since", tomorrow])
+    bad = runner.invoke(export_app(), ["--config", str(config), "--stored-since", "soon"])
 
     assert everything.exit_code == 0, everything.output
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
     assert (nothing.exit_code, nothing.stdout) == (0, "")
-    assert bad.exit_code == 1
-    assert bad.stderr.startswith("error: --since: 'soon' is not a date")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("error: --stored-since: 'soon' is not a date")
 
 
 # -- the date's provenance (issue 8) ----------------------------------------------------
@@ -324,6 +325,12 @@ EXPORTED_KEYS = {
     "file_path",
     "first_seen_at",
     "updated_at",
+    "authors",
+    "description",
+    "image_url",
+    "modified_at",
+    "section",
+    "tags",
 }
 
 
@@ -408,3 +415,21 @@ def test_db_sync_takes_the_provenance_and_the_sightings_from_the_journal(
         "feed",
     )
     assert not pending_path(root).exists()
+
+
+def test_export_from_an_older_schema_says_to_migrate(config: Path, tmp_path: Path) -> None:
+    path = tmp_path / "data" / "scraper.db"
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:  # a database left at schema version 1
+        for statement in split_statements(load_migrations("sqlite")[0].sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_version VALUES (1, 'initial', '2024-01-01')")
+
+    result = runner.invoke(export_app(), ["--config", str(config)])
+
+    assert result.exit_code == 1
+    latest = latest_version(load_migrations("sqlite"))
+    assert result.stderr == (
+        f"error: the database schema is at version 1, this scraper reads version {latest}: "
+        "run 'scraper db migrate' first\n"
+    )

@@ -283,3 +283,25 @@ def test_a_failing_source_skips_runs_then_recovers() -> None:
     assert state.consecutive_failures == 0
     assert state.last_success == when
     assert not state.take_skip()
+
+
+def test_source_status_shows_times_in_the_output_zone() -> None:
+    """`scraper sources` prints times in the output zone, as the records do (issue 11)."""
+    from scraper.schedule import summarize_runs
+
+    started = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+    rows = [
+        {
+            "source_id": "a",
+            "started_at": started,
+            "finished_at": started + timedelta(seconds=30),
+            "status": "ok",
+            "counts": {"new": 2},
+            "worker": "node-1:42",
+        }
+    ]
+    (status,) = summarize_runs(["a"], rows)
+    line = status.describe(ZoneInfo("America/Sao_Paulo"))
+    assert "last run 2024-05-02 09:00:30-03:00 ok on node-1:42" in line
+    assert "last success 2024-05-02 09:00:30-03:00" in line
+    assert "2024-05-02 21:00:30+09:00" in status.describe(ZoneInfo("Asia/Tokyo"))

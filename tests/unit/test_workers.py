@@ -153,6 +153,17 @@ def test_real_pages_become_documents_while_workers_are_recycled(
     ]
 
 
+def test_start_readies_the_workers_before_the_first_page(
+    make_pool: Callable[..., ExtractionPool],
+) -> None:
+    pool = make_pool(2, timeout=30)
+    pool.start()
+    pool.start()  # a second call finds them started
+    assert pool.pools_started == 1
+    assert {worker_pid(o) for o in run(extract_all(pool, [order("a"), order("b")]))}
+    assert pool.pools_started == 1
+
+
 def test_workers_are_replaced_after_tasks_per_worker(
     make_pool: Callable[..., ExtractionPool],
 ) -> None:
