@@ -92,6 +92,12 @@ def test_feed_crawl_skips_bad_pages_with_reasons_and_keeps_the_rest(
     assert {d.aggregator for d in documents} == {"RSS"}
     assert any("Міська рада затвердила бюджет" in d.content for d in documents)
     assert "discovered 12" in out and "new 4" in out
+    # Every discovered article is accounted for exactly once: known, stored, skipped or
+    # failed, whatever happened to it.
+    counts = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", out.splitlines()[0])}
+    assert counts["discovered"] == sum(
+        counts[k] for k in ("known", "new", "updated", "unchanged", "skipped", "failed")
+    ), out
     for reason in (
         "HTTP 404",
         "HTTP 500",
