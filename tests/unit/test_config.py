@@ -276,3 +276,15 @@ def test_a_good_flag_or_variable_hides_the_bad_value_it_overrides(tmp_path: Path
     assert settings.database_url == "sqlite:///a.db"
     with pytest.raises(ConfigError, match=r"^SCRAPER_DATABASE_URL: must start with"):
         load_settings(tmp_path, environ=env)
+
+
+def test_sqlite_urls_name_relative_and_absolute_files(tmp_path: Path) -> None:
+    from scraper.storage.open import sqlite_path
+
+    def path_of(url: str | None) -> Path | None:
+        return sqlite_path(load_settings(tmp_path, environ={}, database_url=url))
+
+    assert path_of(None) == Path("data/scraper.db")
+    assert path_of("sqlite:///data/news.db") == Path("data/news.db")  # the working directory's
+    assert path_of("sqlite:////var/lib/news.db") == Path("/var/lib/news.db")
+    assert path_of("postgresql://postgres@127.0.0.1/test") is None
