@@ -415,12 +415,29 @@ def _read_page(target: str, url: str | None, settings: Settings) -> tuple[str, b
             body = path.read_bytes()
         except OSError as exc:
             fail(f"{target}: {exc.strerror or exc}")
-        # A saved page has no URL of its own: --url gives it one, else a local stand-in.
-        final_url, charset = url or f"http://localhost/{quote(path.name)}", None
+        # A saved page has no URL of its own: --url gives it one, else the canonical URL
+        # the page declares, else a local stand-in.
+        final_url, charset = (
+            url or _declared_url(body) or f"http://localhost/{quote(path.name)}",
+            None,
+        )
     try:
         return normalize_url(final_url), body, charset
     except ValueError as exc:
         fail(str(exc))
+
+
+def _declared_url(body: bytes) -> str | None:
+    """The absolute http(s) URL a saved page's <link rel=canonical> names, if any."""
+    from scraper.extract import UnusablePage, decode_html, parse_html
+    from scraper.normalize import declared_canonical
+
+    try:
+        tree = parse_html(decode_html(body, None))
+    except UnusablePage:
+        return None
+    # No base: only an absolute canonical link names the page.
+    return declared_canonical(tree, "")
 
 
 def _defaults_for(source_id: str | None, config: Path, page_url: str) -> SourceDefaults:

@@ -160,19 +160,28 @@ def document_url(page: FetchedPage) -> str:
 def canonical_identity(tree: HtmlElement, page_url: str, url: str) -> str | None:
     """The identity of the page's <link rel=canonical> when it is on the same site as
     the page (host without "www.", any scheme) and names another URL than ``url``; else
-    None. Pages that declare several different canonical URLs declare none."""
+    None."""
+    canonical = declared_canonical(tree, page_url)
+    return (
+        canonical
+        if canonical is not None and canonical != url and same_site(canonical, url)
+        else None
+    )
+
+
+def declared_canonical(tree: HtmlElement, base_url: str) -> str | None:
+    """The identity of the URL the page's <link rel=canonical> names (relative links
+    resolved against ``base_url``), whatever its site; None when it names none, or
+    several different ones (a page that declares two declares none)."""
     found: set[str] = set()
     for link in tree.xpath("//link[@rel and @href]"):
         if "canonical" not in str(link.get("rel", "")).lower().split():
             continue
         try:
-            found.add(identity(urljoin(page_url, str(link.get("href", "")).strip())))
+            found.add(identity(urljoin(base_url, str(link.get("href", "")).strip())))
         except ValueError:
             continue
-    if len(found) != 1:
-        return None
-    canonical = found.pop()
-    return canonical if canonical != url and same_site(canonical, url) else None
+    return found.pop() if len(found) == 1 else None
 
 
 def document_title(discovery: Discovery, metadata: PageMetadata, url: str) -> str | None:

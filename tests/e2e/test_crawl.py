@@ -473,3 +473,22 @@ def test_extract_fetches_through_host_map_and_the_address_guard(
     assert refused.returncode == 1
     assert refused.stderr == f"error: private address: {server.url('/news/1')}\n"
     assert len(server.requests_to("/news/1")) == 1
+
+
+def test_extract_of_a_saved_page_is_named_by_its_canonical_url(
+    tmp_path: Path, project: Project
+) -> None:
+    page = article_page("Buses for the city", article_paragraphs(1)).replace(
+        "</head>", '<link rel="canonical" href="https://City.example/news/1?id=7#top"></head>'
+    )
+    saved = tmp_path / "page.html"
+    saved.write_text(page, encoding="utf-8")
+
+    named = run_scraper("extract", saved, "--format", "json", cwd=tmp_path)
+    given = run_scraper(
+        "extract", saved, "--url", "https://city.example/other", "--format", "json", cwd=tmp_path
+    )
+
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)["url"] == "https://city.example/news/1?id=7"
+    assert json.loads(given.stdout)["url"] == "https://city.example/other"  # --url wins
