@@ -172,8 +172,15 @@ def run_and_watch(command: list[str], cwd: str, env: dict[str, str]) -> tuple[Ru
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    errors: list[str] = []  # read beside stdout: a full stderr pipe would block the crawl
+    reader = threading.Thread(
+        target=lambda: errors.append(process.stderr.read() if process.stderr else ""),
+        daemon=True,
+    )
+    reader.start()
     out = process.stdout.read() if process.stdout else ""
-    err = process.stderr.read() if process.stderr else ""
+    reader.join()
+    err = "".join(errors)
     # Wait for the exit without reaping, so /proc still shows the zombie's own times.
     os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
     seconds = time.perf_counter() - started
@@ -267,7 +274,9 @@ def served_site(pages: Sequence[bytes]) -> Iterator[tuple[LeanServer, list[str]]
             path = f"/a/{number}"
             server.route(path, body, "text/html")
             urls.append(server.url(path))
-        items = [(f"Article {n}", url, None) for n, url in enumerate(urls)]
+        items: list[tuple[str, str, str | None]] = [
+            (f"Article {n}", url, None) for n, url in enumerate(urls)
+        ]
         server.route("/feed.xml", rss_feed(items).encode(), "application/rss+xml")
         yield server, urls
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import resource
 import threading
 import traceback
 from collections.abc import Iterable, Mapping
@@ -63,6 +64,8 @@ class SpiderRun:
     remembered: dict[str, str]  # remember_gnews(id, url) calls
     gnews_lookups: list[list[str]]  # the ids of each resolved_gnews() call
     log: list[str] = field(default_factory=list)  # "LEVEL logger: message" of the spider
+    # Peak resident memory of the process the spider ran in, in KiB (Linux ru_maxrss).
+    peak_rss_kib: int = 0
 
     @property
     def urls(self) -> list[str]:
@@ -293,6 +296,7 @@ def _start_job(job: _Job, conn: Connection) -> None:
                 remembered=context.remembered,
                 gnews_lookups=context.gnews_lookups,
                 log=collector.lines,
+                peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             )
         )
 
