@@ -474,12 +474,7 @@ def document_fields(doc: Document) -> dict[str, str | list[str] | None]:
         "language": doc.language,
         "aggregator": doc.aggregator,
         "content": doc.content,
-        "authors": list(doc.authors) if doc.authors is not None else None,
-        "description": doc.description,
-        "image_url": doc.image_url,
-        "modified_at": doc.modified_at.isoformat() if doc.modified_at else None,
-        "section": doc.section,
-        "tags": list(doc.tags) if doc.tags is not None else None,
+        **doc.page_metadata_fields(),
     }
 
 

@@ -96,6 +96,18 @@ class Document:
             )
         )
 
+    def page_metadata_fields(self) -> dict[str, str | list[str] | None]:
+        """The page's metadata as JSON-ready values (lists, ISO 8601), None where unknown:
+        the same keys in the journal, the JSON of ``scraper extract`` and exports."""
+        return {
+            "authors": list(self.authors) if self.authors is not None else None,
+            "description": self.description,
+            "image_url": self.image_url,
+            "modified_at": self.modified_at.isoformat() if self.modified_at else None,
+            "section": self.section,
+            "tags": list(self.tags) if self.tags is not None else None,
+        }
+
     @property
     def paragraphs(self) -> list[str]:
         return self.content.split("\n\n")

@@ -151,12 +151,7 @@ def _article_line(record: ArticleRecord) -> str:
             "file": record.file_path,
             "published_original": doc.published_original,
             "date_source": doc.date_source,
-            "authors": list(doc.authors) if doc.authors is not None else None,
-            "description": doc.description,
-            "image_url": doc.image_url,
-            "modified_at": doc.modified_at.isoformat() if doc.modified_at else None,
-            "section": doc.section,
-            "tags": list(doc.tags) if doc.tags is not None else None,
+            **doc.page_metadata_fields(),
         },
         ensure_ascii=False,
     )
