@@ -32,7 +32,7 @@ from scraper.config import (
     aggregator_label,
 )
 from scraper.context import CrawlContext
-from scraper.discovery import Entry, charset_from_content_type
+from scraper.discovery import OVER_MAX_ITEMS, Entry, charset_from_content_type
 from scraper.guard import RefusedRequest, scheme_refusal
 from scraper.models import Discovery, FetchedPage
 from scraper.urls import identity, listed_url
@@ -326,3 +326,10 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
     def count_skip(self, reason: str, url: str) -> None:
         self.context.summary.skip(reason)
         self.logger.info("%s: %s", reason, url)
+
+    def count_over_limit(self, dropped: int, url: str, what: str = "entries") -> None:
+        """Entries of a document past max_items_per_channel: skipped, counted as one
+        reason ("<kind>: over max_items_per_channel")."""
+        if dropped:
+            self.context.summary.skip(f"{self.name}: {OVER_MAX_ITEMS}", dropped)
+            self.logger.info("%s: %d %s over the limit: %s", self.name, dropped, what, url)

@@ -13,18 +13,9 @@ from collections.abc import Iterable, Iterator
 from scrapy.http import Request, Response
 
 from scraper.config import FeedChannel
-from scraper.discovery import OVER_MAX_ITEMS, DiscoveryError, parse_feed_document
+from scraper.discovery import DiscoveryError, parse_feed_document
 from scraper.storage.base import FeedValidators
-from spiders.base import DiscoverySpider, content_type
-
-
-def conditional_headers(validators: FeedValidators | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if validators is not None and validators.etag:
-        headers["If-None-Match"] = validators.etag
-    if validators is not None and validators.last_modified:
-        headers["If-Modified-Since"] = validators.last_modified
-    return headers
+from spiders.base import DiscoverySpider, content_type, validator_headers
 
 
 def validators_of(url: str, response: Response) -> FeedValidators | None:
@@ -46,7 +37,7 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
 
     def initial_requests(self) -> Iterable[Request]:
         self._failures_before = sum(self.context.summary.failed.values())
-        headers = conditional_headers(self.context.feed_validators(self.channel.url))
+        headers = validator_headers(self.context.feed_validators(self.channel.url))
         yield self.document_request(
             self.channel.url,
             self.parse_feed,
@@ -72,9 +63,7 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
         except DiscoveryError as exc:
             self.document_failed(response.url, exc.reason)
             return
-        if feed.dropped:
-            self.context.summary.skip(f"feed: {OVER_MAX_ITEMS}", feed.dropped)
-            self.logger.info("feed: %d entries over the limit: %s", feed.dropped, response.url)
+        self.count_over_limit(feed.dropped, response.url)
         self._pending_validators = validators_of(self.channel.url, response)
         # Every listed article is kept, whatever its host: the feed decides what is wanted.
         yield from self.article_requests(feed.entries)

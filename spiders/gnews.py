@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 
 from scraper.config import GNewsChannel
 from scraper.context import CrawlContext
-from scraper.discovery import OVER_MAX_ITEMS, DiscoveryError, GNewsItem, parse_gnews_document
+from scraper.discovery import DiscoveryError, GNewsItem, parse_gnews_document
 from scraper.gnews import (
     BATCHEXECUTE_CONTENT_TYPE,
     article_id_from_link,
@@ -97,9 +97,7 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
         except DiscoveryError as exc:
             self.document_failed(response.url, exc.reason)
             return
-        if feed.dropped:
-            self.context.summary.skip(f"gnews: {OVER_MAX_ITEMS}", feed.dropped)
-            self.logger.info("gnews: %d items over the limit: %s", feed.dropped, response.url)
+        self.count_over_limit(feed.dropped, response.url, "items")
         online: dict[str, GNewsItem] = {}
         for item in feed.items:
             if self.context.limit_reached():

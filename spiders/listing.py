@@ -14,7 +14,7 @@ from scrapy.http import Request, Response
 
 from scraper.config import ListingChannel
 from scraper.context import CrawlContext
-from scraper.discovery import OVER_MAX_ITEMS, Entry, parse_listing
+from scraper.discovery import Entry, parse_listing
 from spiders.base import DiscoverySpider, content_type, is_html
 
 
@@ -44,9 +44,7 @@ class ListingSpider(DiscoverySpider[ListingChannel]):
             content_type(response),
             max_items=self.context.settings.max_items_per_channel,
         )
-        if listing.dropped:
-            self.context.summary.skip(f"listing: {OVER_MAX_ITEMS}", listing.dropped)
-            self.logger.info("listing: %d links over the limit: %s", listing.dropped, response.url)
+        self.count_over_limit(listing.dropped, response.url, "links")
         yield from self.article_requests(Entry(url=url) for url in listing.article_urls)
         next_url = listing.next_url
         if (

@@ -14,7 +14,7 @@ from scrapy.http import Request, Response
 
 from scraper.config import SitemapChannel
 from scraper.context import CrawlContext
-from scraper.discovery import OVER_MAX_ITEMS, DiscoveryError, Entry, entry_time, parse_sitemap
+from scraper.discovery import DiscoveryError, Entry, entry_time, parse_sitemap
 from spiders.base import DiscoverySpider
 
 MAX_DEPTH = 2  # index -> index -> urlset
@@ -55,12 +55,8 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
         except DiscoveryError as exc:
             self.document_failed(response.url, exc.reason)
             return
-        if document.dropped:
-            # The oldest entries: a sitemap has no order, and the newest matter most.
-            self.context.summary.skip(f"sitemap: {OVER_MAX_ITEMS}", document.dropped)
-            self.logger.info(
-                "sitemap: %d entries over the limit: %s", document.dropped, response.url
-            )
+        # The oldest entries: a sitemap has no order, and the newest matter most.
+        self.count_over_limit(document.dropped, response.url)
         if document.damaged:
             # Counted, but the entries that could be read are still used.
             self.document_failed(response.url, "invalid XML")
