@@ -56,6 +56,9 @@ def extract_blocks(
     from trafilatura import bare_extraction
     from trafilatura.xml import xmltotxt
 
+    from scraper import trafilatura_speedups
+
+    trafilatura_speedups.install()
     document = bare_extraction(
         tree,
         url=url,

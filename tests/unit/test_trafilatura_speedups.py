@@ -1,0 +1,158 @@
+"""The trafilatura speed-ups give what trafilatura gives (scraper/trafilatura_speedups.py):
+the same extracted text with and without them, on small pages built to hit each rule and
+on real pages of the shared corpus (skipped when it is absent)."""
+
+from __future__ import annotations
+
+from copy import copy
+from typing import Any
+
+import pytest
+from lxml.html import HtmlElement
+
+from scraper import trafilatura_speedups
+from scraper.extract import decode_html, parse_html
+from tests.support.corpus import dev_extraction_available, dev_extraction_cases
+
+LONG = "A sentence of the article that is long enough to count as running text. "
+
+
+def _page(body: str) -> HtmlElement:
+    return parse_html(f"<html><head><title>T</title></head><body>{body}</body></html>")
+
+
+def _text(tree: HtmlElement) -> str:
+    """trafilatura's text, as the pipeline calls it (balanced, no comments)."""
+    import trafilatura
+
+    return trafilatura.extract(copy(tree), include_comments=False, deduplicate=False) or ""
+
+
+def _both(tree: HtmlElement) -> tuple[str, str]:
+    assert trafilatura_speedups.install()
+    faster = _text(tree)
+    with trafilatura_speedups.suspended():
+        published = _text(tree)
+    return faster, published
+
+
+def _balanced_options() -> Any:
+    from trafilatura.settings import Extractor
+
+    return Extractor()
+
+
+def test_readability_bound_counts_visible_text_collapsed_and_video_marks() -> None:
+    tree = _page(
+        "<script>var x = 'not text';</script><style>p {}</style>"
+        "<p>one   two</p>\n\n<div> three </div><iframe src='https://v.invalid/embed'></iframe>"
+    )
+    # "T one two three" (the title counts: readability could in principle keep it) + " VIDEO "
+    assert trafilatura_speedups.readability_text_bound(tree) == len("T one two three") + 7
+
+
+def test_comparison_is_skipped_only_when_readability_cannot_win() -> None:
+    from lxml.etree import fromstring
+
+    options = _balanced_options()
+    body = fromstring(f"<body><p>{LONG * 5}</p></body>")
+    text = LONG * 5
+    whole_page = _page(f"<p>{LONG * 5}</p><nav>Home News Sport</nav>")
+    twice_as_much_elsewhere = _page(f"<p>{LONG * 5}</p><div>{LONG * 6}</div>")
+    assert trafilatura_speedups.comparison_cannot_change(body, text, whole_page, options)
+    assert not trafilatura_speedups.comparison_cannot_change(
+        body, text, twice_as_much_elsewhere, options
+    )
+    # short text: trafilatura would try jusText
+    assert not trafilatura_speedups.comparison_cannot_change(
+        fromstring(f"<body><p>{LONG}</p></body>"), LONG, _page(f"<p>{LONG}</p>"), options
+    )
+    # an "unclean" element in the text: jusText again
+    unclean = fromstring(f"<body><p>{LONG * 5}</p><figure>x</figure></body>")
+    assert not trafilatura_speedups.comparison_cannot_change(unclean, text, whole_page, options)
+    # more tables than paragraphs: readability may be preferred
+    tables = fromstring(f"<body><table><row><cell>{LONG * 5}</cell></row></table></body>")
+    assert not trafilatura_speedups.comparison_cannot_change(tables, text, whole_page, options)
+
+
+def test_basic_cleaning_finds_the_same_elements_with_and_without_a_consent_box() -> None:
+    import importlib
+
+    assert trafilatura_speedups.install()
+    baseline = importlib.import_module("trafilatura.baseline")
+    plain = _page(f"<aside>a</aside><p>{LONG}</p><div class='page-footer'>f</div><footer/>")
+    consent = _page(
+        f"<p>{LONG}</p><div id='CookieBanner'>We use cookies</div>"
+        "<div class='x'><script>s</script><div class='cmplz-soft'>c</div></div><aside/>"
+    )
+    for tree in (plain, consent):
+        ours = baseline.BASIC_CLEAN_XPATH(tree)
+        with trafilatura_speedups.suspended():
+            published = baseline.BASIC_CLEAN_XPATH(tree)
+        assert ours == published
+    assert [
+        e.get("id") or e.get("class") or e.tag for e in baseline.BASIC_CLEAN_XPATH(consent)
+    ] == [
+        "CookieBanner",
+        "script",
+        "cmplz-soft",
+        "aside",
+    ]
+
+
+def test_suspended_restores_trafilatura_as_published_and_back() -> None:
+    import importlib
+
+    assert trafilatura_speedups.install()
+    core = importlib.import_module("trafilatura.core")
+    with trafilatura_speedups.suspended():
+        assert core._extract_and_compare is not trafilatura_speedups._extract_and_compare
+    assert core._extract_and_compare is trafilatura_speedups._extract_and_compare
+
+
+def test_same_text_on_small_pages() -> None:
+    pages = [
+        _page(f"<article><h1>Title</h1><p>{LONG * 6}</p><p>{LONG * 4}</p></article>"),
+        _page(f"<nav>{'<a href=/x>Link</a> ' * 40}</nav><article><p>{LONG * 3}</p></article>"),
+        _page(f"<div><p>{LONG}</p></div><div id='cookie-notice'>{LONG}</div>"),
+        _page(f"<table><tr><td>{LONG * 6}</td></tr></table>"),
+    ]
+    for tree in pages:
+        faster, published = _both(tree)
+        assert faster == published
+
+
+@pytest.mark.corpus
+def test_same_text_on_real_pages() -> None:
+    """Every fourth page of the dev corpus: the same text, and the comparison skipped on
+    some of them (else the speed-up would not be exercised)."""
+    if not dev_extraction_available():
+        pytest.skip("shared corpus (dev/extraction) not found")
+    assert trafilatura_speedups.install()
+    skipped = compared = 0
+    checked = 0
+    for case in dev_extraction_cases()[::4]:
+        try:
+            tree = parse_html(decode_html(case.body(), None))
+        except Exception:  # pages the pipeline refuses (empty, not HTML) are not compared
+            continue
+        faster, published = _both(tree)
+        assert faster == published, case.url
+        checked += 1
+        if trafilatura_speedups.comparison_cannot_change(
+            *_extraction(tree), tree, _balanced_options()
+        ):
+            skipped += 1
+        else:
+            compared += 1
+    assert checked > 200
+    assert skipped > 50 and compared > 50
+
+
+def _extraction(tree: HtmlElement) -> tuple[Any, str]:
+    """trafilatura's own extraction (before any comparison) of ``tree``."""
+    from trafilatura.core import _prepare_tree, extract_content
+
+    cleaned, _ = _prepare_tree(copy(tree), _balanced_options(), None)
+    body, text = extract_content(cleaned, _balanced_options())
+    return body, text
