@@ -156,3 +156,31 @@ def _extraction(tree: HtmlElement) -> tuple[Any, str]:
     cleaned, _ = _prepare_tree(copy(tree), _balanced_options(), None)
     body, text = extract_content(cleaned, _balanced_options())
     return body, text
+
+
+def test_regex_tests_are_guarded_by_their_attribute_unless_they_match_empty() -> None:
+    path = (
+        "//*[re:test(@id|@style, 'hidden') or re:test(@class, 'a(b)c', 'i')"
+        " or re:test(@x, 'a*') or contains(@y, ')')]"
+    )
+    assert trafilatura_speedups.guard_regex_tests(path) == (
+        "//*[(@id|@style and re:test(@id|@style, 'hidden'))"
+        " or (@class and re:test(@class, 'a(b)c', 'i'))"
+        " or re:test(@x, 'a*') or contains(@y, ')')]"
+    )
+
+
+def test_guarded_xpaths_select_the_same_elements() -> None:
+    from lxml.etree import XPath
+
+    namespaces = {"re": "http://exslt.org/regular-expressions"}
+    path = ".//*[re:test(@class, '^hide|nav$') or re:test(@id|@style, 'hidden')]"
+    tree = _page(
+        "<div class='hide-me'>a</div><div>b</div><p style='visibility:hidden'>c</p>"
+        "<span id='x' style='hidden'>d</span><ul class='top nav'><li>e</li></ul>"
+    )
+    published = XPath(path, namespaces=namespaces)(tree)
+    guarded = XPath(trafilatura_speedups.guard_regex_tests(path), namespaces=namespaces)(tree)
+    assert guarded == published
+    assert [e.text for e in guarded if e.text] == ["a", "c"]
+    assert [e.tag for e in guarded] == ["div", "p", "ul"]
