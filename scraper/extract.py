@@ -487,7 +487,7 @@ def _authors(tree: HtmlElement, objects: list[dict[str, Any]]) -> tuple[str, ...
 def _date_clues(
     tree: HtmlElement, objects: list[dict[str, Any]], month_first: bool | None
 ) -> tuple[DateClue, ...]:
-    lines = _text_lines(tree)
+    lines = _TextLines(tree)
     headline = _headline_element(tree, objects, lines)
     return (
         *_jsonld_date_clues(objects),
@@ -562,7 +562,7 @@ _MIN_HEADLINE_MATCH = 8
 
 
 def _headline_element(
-    tree: HtmlElement, objects: list[dict[str, Any]], lines: list[tuple[str, HtmlElement]]
+    tree: HtmlElement, objects: list[dict[str, Any]], lines: _TextLines
 ) -> HtmlElement | None:
     """The element showing the article's headline, where its date line is near: the
     heading (h1-h3) that best matches the title the page declares (og:title, JSON-LD
@@ -679,15 +679,43 @@ _DATELINE_START_CHARS = 1
 _DATELINE_PREFIX_CHARS = 40
 
 
-def _text_lines(tree: HtmlElement) -> list[tuple[str, HtmlElement]]:
+class _TextLines:
     """The page's visible, non-blank text nodes in order, each with its element (for a
-    tail text, the element it follows is not its container: its parent is)."""
-    lines = []
-    for raw, owner in body_texts(tree, _HIDDEN_TAGS):
-        text = single_line(raw)
-        if text:
-            lines.append((text, owner))
-    return lines
+    tail text, the element it follows is not its container: its parent is), read from
+    the page only as far as they are asked for: the date line is looked for by the
+    headline, most often in the first part of the page."""
+
+    def __init__(self, tree: HtmlElement) -> None:
+        self._unread = (
+            (text, owner)
+            for raw, owner in body_texts(tree, _HIDDEN_TAGS)
+            if (text := single_line(raw))
+        )
+        self._read: list[tuple[str, HtmlElement]] = []
+
+    def has(self, index: int) -> bool:
+        """Whether the page has a line ``index`` (reading up to it)."""
+        while len(self._read) <= index:
+            line = next(self._unread, None)
+            if line is None:
+                return False
+            self._read.append(line)
+        return True
+
+    def __getitem__(self, index: int) -> tuple[str, HtmlElement]:
+        if not self.has(index):
+            raise IndexError(index)
+        return self._read[index]
+
+    def __iter__(self) -> Iterator[tuple[str, HtmlElement]]:
+        index = 0
+        while self.has(index):
+            yield self._read[index]
+            index += 1
+
+    def count_up_to(self, limit: int) -> int:
+        """How many lines the page has, counting no further than ``limit``."""
+        return limit if self.has(limit - 1) else len(self._read)
 
 
 def body_texts(
@@ -724,7 +752,7 @@ def body_texts(
 def _text_date_clues(
     tree: HtmlElement,
     headline: HtmlElement | None,
-    lines: list[tuple[str, HtmlElement]],
+    lines: _TextLines,
     month_first: bool | None,
 ) -> list[DateClue]:
     """The date line printed by the headline: the first after it, else the nearest
@@ -738,10 +766,10 @@ def _text_date_clues(
     if at is None:
         return []
     end = at
-    while end < len(lines) and id(lines[end][1]) in inside:
+    while lines.has(end) and id(lines[end][1]) in inside:
         end += 1
     # Below the headline, the article's own lines: past its <article> come teasers.
-    stop = min(len(lines), end + _LINES_AFTER_HEADLINE)
+    stop = lines.count_up_to(end + _LINES_AFTER_HEADLINE)
     region = _article_region(tree, headline)
     if region is not None and region.tag in ("article", "main"):
         region_members = list(region.iter())
