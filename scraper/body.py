@@ -11,6 +11,8 @@ credits. Each is recognised by what the block is, never by the site it is on:
   is a teaser for another article;
 - a short call to action (subscribe, newsletter, follow us, all rights reserved) or a
   photo credit line is not the article;
+- a paragraph that repeats the text of one of the page's ``<figcaption>`` elements is
+  a photo's caption;
 - a heading or short label left with nothing after it introduced what was removed.
 
 The article's standfirst is often printed in its own block between the headline and the
@@ -94,7 +96,8 @@ def main_text(
     byline above the text removed, the lead restored (from the page's description when
     shown above the text, else from the element the page marks as its lead)."""
     anchors = link_texts(tree, url)
-    blocks = remove_furniture(extract_blocks(tree, url, prune_xpath), anchors)
+    blocks = remove_captions(extract_blocks(tree, url, prune_xpath), caption_texts(tree))
+    blocks = remove_furniture(blocks, anchors)
     texts = strip_leading_furniture([b.text for b in blocks], headlines, authors)
     restored = restore_lead(texts, tree, description)
     if restored is texts and texts:
@@ -330,6 +333,32 @@ def remove_furniture(blocks: list[Block], anchors: Links) -> list[Block]:
     after = sum(len(b.text) for b in kept)
     if not kept or after < (1 - _MAX_REMOVED_SHARE) * before:
         return blocks
+    return kept
+
+
+# --------------------------------------------------------------------------- captions
+
+# A caption this short (letters and digits) repeats a paragraph by chance ("Photo: AP").
+_MIN_CAPTION_CHARS = 15
+
+
+def caption_texts(tree: HtmlElement) -> frozenset[str]:
+    """The comparable texts of the page's figure captions (``<figcaption>``)."""
+    found = (_comparable(element.text_content()) for element in tree.iter("figcaption"))
+    return frozenset(text for text in found if len(text) >= _MIN_CAPTION_CHARS)
+
+
+def remove_captions(blocks: list[Block], captions: frozenset[str]) -> list[Block]:
+    """``blocks`` without the paragraphs that repeat a figure caption of the page (a
+    block left empty goes)."""
+    if not captions:
+        return blocks
+    kept = []
+    for block in blocks:
+        parts = block.text.split("\n\n")
+        text = "\n\n".join(part for part in parts if _comparable(part) not in captions)
+        if text:
+            kept.append(block if len(text) == len(block.text) else Block(block.kind, text))
     return kept
 
 

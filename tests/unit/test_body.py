@@ -99,3 +99,26 @@ def test_link_share_counts_lines_that_end_with_a_link() -> None:
 def test_clean_up_never_takes_most_of_the_text() -> None:
     blocks = [Block("p", "Newsletter: sign up here for our daily briefing today")]
     assert remove_furniture(blocks, link_texts(fromstring("<div></div>"))) == blocks
+
+
+def test_a_paragraph_repeating_a_figure_caption_is_removed() -> None:
+    caption = "The new electric buses at the depot in the north of the city."
+    # The caption also printed as a paragraph of its own, as some templates do.
+    middle = (
+        f"<p>{caption}</p><figure><img src='/bus.jpg'><figcaption>{caption}</figcaption></figure>"
+    )
+    assert _text(_page(middle=middle)) == PARAGRAPHS
+
+
+def test_a_paragraph_is_kept_when_the_caption_differs_or_is_too_short_to_tell() -> None:
+    from scraper.body import caption_texts, remove_captions
+
+    tree = fromstring(
+        "<div><figure><figcaption>Photo: AP</figcaption></figure>"
+        f"<figure><figcaption>{PARAGRAPHS[0]}</figcaption></figure></div>"
+    )
+    blocks = [Block("p", f"{PARAGRAPHS[0]}\n\n{PARAGRAPHS[1]}"), Block("p", "Photo: AP")]
+    assert remove_captions(blocks, caption_texts(tree)) == [
+        Block("p", PARAGRAPHS[1]),
+        Block("p", "Photo: AP"),
+    ]
