@@ -466,7 +466,8 @@ def test_a_database_that_does_not_answer_stalls_neither_health_nor_crawls(
     config_dir: Path,
 ) -> None:
     """PostgreSQL accepts connections but never answers (a hung or unreachable server):
-    /healthz keeps answering within a second and the articles are written as files."""
+    /healthz keeps answering without waiting for the database and the articles are
+    written as files."""
     articles = config_dir.parent / "articles"
     hung = socket.socket()
     hung.bind(("127.0.0.1", 0))
@@ -492,7 +493,10 @@ def test_a_database_that_does_not_answer_stalls_neither_health_nor_crawls(
                 assert daemon.health()["database"]["behind"] is True
             finally:
                 code, _ = daemon.terminate()
-        assert slowest < 1.0, f"/healthz took {slowest:.2f} s\n{daemon.log}"
+        # A stalled /healthz waits for the database (the start waits 2 s for it, a query
+        # its 10 s timeout); a healthy one answers in milliseconds, stretched to over a
+        # second on a loaded machine.
+        assert slowest < 1.8, f"/healthz took {slowest:.2f} s\n{daemon.log}"
         assert code == 0, daemon.log
     finally:
         hung.close()
