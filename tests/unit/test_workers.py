@@ -20,11 +20,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from scraper import workers
 from scraper.config import Settings
 from scraper.document import Document
 from scraper.models import Discovery, ExtractionOutcome, FetchedPage, Skip, SourceDefaults
@@ -94,6 +96,9 @@ def probe(page: FetchedPage) -> ExtractionOutcome:
         raise ValueError("a bug in extraction")
     if what.get("rlimit"):
         return Skip(page.url, f"rlimit {resource.getrlimit(resource.RLIMIT_AS)[0]}")
+    if what.get("main"):  # which script is this worker's __main__?
+        script = getattr(sys.modules["__main__"], "__file__", None)
+        return Skip(page.url, f"main script: {script}")
     if what.get("pdeathsig"):
         found = ctypes.c_int(0)
         ctypes.CDLL(None).prctl(2, ctypes.byref(found), 0, 0, 0)  # PR_GET_PDEATHSIG
@@ -172,6 +177,30 @@ def test_workers_are_replaced_after_tasks_per_worker(
     per_worker = Counter(worker_pid(o) for o in outcomes)
     assert sorted(per_worker.values()) == [1, 3, 3]  # 7 pages, 3 per worker
     assert pool.pools_started == 1  # recycled inside the one pool, nothing lost
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is Linux only")
+def test_forked_workers_do_not_run_the_owners_main_script_again(
+    make_pool: Callable[..., ExtractionPool],
+) -> None:
+    # multiprocessing would run it as __mp_main__ in every worker: for `scraper crawl`,
+    # the whole command line with Scrapy and Twisted (scraper.worker_boot).
+    pool = make_pool(1, timeout=30)
+    outcome = run(pool.extract(order("main", main=True)))
+    assert outcome == Skip("https://site.example/main", "main script: None")
+
+
+def test_a_worker_trims_its_heap_after_a_large_page_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trims: list[str] = []
+    monkeypatch.setattr(workers, "trim_heap", lambda: trims.append("trim") or True)
+    small, large = order("small"), order("large")
+    large = replace(large, body=json.dumps({"pad": "x" * workers.TRIM_AFTER_BYTES}).encode())
+    assert workers._run(probe, small) == Skip(small.url, f"ok {os.getpid()}")
+    assert trims == []
+    assert workers._run(probe, large) == Skip(large.url, f"ok {os.getpid()}")
+    assert trims == ["trim"]
 
 
 # --- timeouts -----------------------------------------------------------------------
