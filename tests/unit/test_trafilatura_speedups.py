@@ -105,9 +105,14 @@ def test_suspended_restores_trafilatura_as_published_and_back() -> None:
 
     assert trafilatura_speedups.install()
     core = importlib.import_module("trafilatura.core")
+    external = importlib.import_module("trafilatura.external")
     with trafilatura_speedups.suspended():
         assert core._extract_and_compare is not trafilatura_speedups._extract_and_compare
+        assert isinstance(external.JT_STOPLIST, tuple)
+        published_words = set(external.JT_STOPLIST)
     assert core._extract_and_compare is trafilatura_speedups._extract_and_compare
+    assert isinstance(external.JT_STOPLIST, frozenset)
+    assert published_words == external.JT_STOPLIST
 
 
 def test_same_text_on_small_pages() -> None:
