@@ -82,8 +82,8 @@ def _module(name: str) -> ModuleType:
 
 @lru_cache(maxsize=1)
 def install() -> bool:
-    """Put both speed-ups in place, once per process. False when trafilatura's modules
-    do not have the expected shape (then trafilatura runs unchanged)."""
+    """Put the four speed-ups in place, once per process. False when trafilatura's
+    modules do not have the expected shape (then trafilatura runs unchanged)."""
     baseline, core, external, settings = map(_module, ("baseline", "core", "external", "settings"))
     shapes_known = (
         callable(getattr(core, "_extract_and_compare", None))
@@ -172,12 +172,20 @@ def guard_regex_tests(path: str) -> str:
             continue
         end = _closing_parenthesis(path, call.end())
         pattern = _STRING_LITERAL.match(path, call.end())
-        if end is None or pattern is None or re.search(pattern.group(2), "") is not None:
+        if end is None or pattern is None or _may_match_empty(pattern.group(2)):
             continue
         attribute = call.group(1)
         parts += [path[done : call.start()], f"({attribute} and {path[call.start() : end + 1]})"]
         done = end + 1
     return "".join([*parts, path[done:]])
+
+
+def _may_match_empty(pattern: str) -> bool:
+    """Whether ``pattern`` matches an empty string (or cannot be read: left alone)."""
+    try:
+        return re.search(pattern, "") is not None
+    except re.error:
+        return True
 
 
 def _closing_parenthesis(path: str, start: int) -> int | None:

@@ -189,3 +189,8 @@ def test_guarded_xpaths_select_the_same_elements() -> None:
     assert guarded == published
     assert [e.text for e in guarded if e.text] == ["a", "c"]
     assert [e.tag for e in guarded] == ["div", "p", "ul"]
+
+
+def test_a_pattern_python_cannot_read_is_left_alone() -> None:
+    path = "//*[re:test(@class, '(unclosed')]"
+    assert trafilatura_speedups.guard_regex_tests(path) == path
