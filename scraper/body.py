@@ -350,7 +350,8 @@ def caption_texts(tree: HtmlElement) -> frozenset[str]:
 
 def remove_captions(blocks: list[Block], captions: frozenset[str]) -> list[Block]:
     """``blocks`` without the paragraphs that repeat a figure caption of the page (a
-    block left empty goes)."""
+    block left empty goes); unchanged when that would take most of the text (a photo
+    page whose text is its caption)."""
     if not captions:
         return blocks
     kept = []
@@ -359,6 +360,9 @@ def remove_captions(blocks: list[Block], captions: frozenset[str]) -> list[Block
         text = "\n\n".join(part for part in parts if _comparable(part) not in captions)
         if text:
             kept.append(block if len(text) == len(block.text) else Block(block.kind, text))
+    before = sum(len(b.text) for b in blocks)
+    if sum(len(b.text) for b in kept) < (1 - _MAX_REMOVED_SHARE) * before:
+        return blocks
     return kept
 
 

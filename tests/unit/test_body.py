@@ -122,3 +122,11 @@ def test_a_paragraph_is_kept_when_the_caption_differs_or_is_too_short_to_tell() 
         Block("p", PARAGRAPHS[1]),
         Block("p", "Photo: AP"),
     ]
+
+
+def test_captions_stay_when_they_are_most_of_the_text() -> None:
+    from scraper.body import caption_texts, remove_captions
+
+    tree = fromstring(f"<div><figure><figcaption>{PARAGRAPHS[0]}</figcaption></figure></div>")
+    blocks = [Block("p", PARAGRAPHS[0])]
+    assert remove_captions(blocks, caption_texts(tree)) == blocks
