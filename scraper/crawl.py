@@ -13,7 +13,8 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -322,15 +323,20 @@ class SourceCrawl:
             self.summary.skip("older than --since")
             self._note_fetch_of_stored(page)
             return
-        if outcome.canonical_url is not None and await self._alias_of_stored(page, outcome):
+        if await self._alias_of_stored(page, outcome):
             self._note_fetch_of_stored(page)
             return
         if outcome.url != page.discovery.url:
             # Redirected: the listed URL names the stored article from now on.
             self.job.service.redirects[page.discovery.url] = outcome.id
+        claim = self._claim_canonical(outcome)
         try:
-            await self.job.sink.store(outcome, self.source.id, self.summary)
+            async with self.job.service.writing(outcome.id):
+                await self.job.sink.store(outcome, self.source.id, self.summary)
         except OSError as exc:
+            claims = self.job.service.canonical_claims
+            if claim is not None and claims.get(claim.canonical_url) is claim:
+                del claims[claim.canonical_url]  # nothing stored: no copy can name it
             reason = exc.strerror or type(exc).__name__
             self.summary.fail(f"file write: {reason}")
             self.job.output_error = self.job.output_error or f"{reason} ({exc.filename})"
@@ -361,30 +367,60 @@ class SourceCrawl:
             self.job.service.checks.note(ArticleCheck(stored_id, page.fetched_at))
 
     async def _alias_of_stored(self, page: FetchedPage, doc: Document) -> bool:
-        """When ``doc``'s same-site canonical link names an article stored already, and
-        ``doc`` is not stored under its own URL, record its URL as an alias of that
-        article instead of storing a second copy: True when it did. A canonical link to a
-        stored article with another title and another first paragraph is a site's
-        template bug, not the same article: ignored."""
-        assert doc.canonical_url is not None
+        """When ``doc`` is another copy of a stored article and is not stored under its
+        own URL, record its URL as an alias of that article instead of storing a second
+        copy: True when it did. Another copy: its same-site canonical link names the
+        stored article, or the stored article's canonical link named ``doc``'s URL
+        (the copy came first). A canonical link between two pages with another title and
+        another first paragraph is a site's template bug, not the same article: ignored.
+        An article whose file is being written meanwhile counts as stored."""
         service = self.job.service
         if service.files.known_path(doc.id) is not None:
             return False  # an article of its own already: it stays one
-        target = service.redirects.get(doc.canonical_url) or article_id(doc.canonical_url)
-        path = service.files.known_path(target)
-        if path is None or target == doc.id:
-            return False
-        if not await asyncio.to_thread(_same_article, path, doc):
-            log.info("canonical link of %s names another article: ignored", page.url)
-            return False
+        target = await self._canonical_target(doc)
+        if target is not None:
+            if not await asyncio.to_thread(_same_article, target[1], doc):
+                log.info("canonical link of %s names another article: ignored", page.url)
+                return False
+            stored_id = target[0]
+        else:
+            claim = service.canonical_claims.get(doc.url)
+            if claim is None or claim.article_id == doc.id or not claim.same_article(doc):
+                return False
+            if await service.stored_path(claim.article_id) is None:
+                return False
+            stored_id = claim.article_id
         self.summary.skip(ALIAS_REASON)
         now = datetime.now().astimezone()
         for url in dict.fromkeys((doc.url, page.discovery.url)):
-            if article_id(url) != target:
-                service.redirects[url] = target
-                self.job.sink.alias(AliasRecord(url=url, article_id=target, created_at=now))
-        log.info("%s: alias of the stored article %s (canonical link)", page.url, target)
+            if article_id(url) != stored_id:
+                service.redirects[url] = stored_id
+                self.job.sink.alias(AliasRecord(url=url, article_id=stored_id, created_at=now))
+        log.info("%s: alias of the stored article %s (canonical link)", page.url, stored_id)
         return True
+
+    def _claim_canonical(self, doc: Document) -> CanonicalClaim | None:
+        """Before ``doc`` is stored: when its canonical link names a URL no article has
+        claimed yet, claim it, so that the page at that URL, fetched later or extracted
+        meanwhile, becomes an alias of ``doc`` (first stored, first named)."""
+        claims = self.job.service.canonical_claims
+        if doc.canonical_url is None or self.job.options.dry_run or doc.canonical_url in claims:
+            return None
+        claim = CanonicalClaim(doc.canonical_url, doc.id, _copy_marks(doc))
+        claims[doc.canonical_url] = claim
+        return claim
+
+    async def _canonical_target(self, doc: Document) -> tuple[str, Path] | None:
+        """The id and record file of the stored article ``doc``'s same-site canonical
+        link names, when it is another article than ``doc``'s own."""
+        if doc.canonical_url is None:
+            return None
+        service = self.job.service
+        target = service.redirects.get(doc.canonical_url) or article_id(doc.canonical_url)
+        if target == doc.id:
+            return None
+        path = await service.stored_path(target)
+        return (target, path) if path is not None else None
 
     def stored_id(self, discovery: Discovery) -> str:
         """The id the listed article is stored under (a redirect may have named it)."""
@@ -453,6 +489,12 @@ class CrawlService:
         # Listed URL -> id of the article it redirected to, so a daemon does not fetch a
         # redirecting link again on every run (memory only: a process's lifetime).
         self.redirects: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
+        # Canonical link -> id of the article stored (at its own URL) that named it while
+        # that URL was not stored: when the page at that URL comes later, it is the same
+        # article again (memory only: a process's lifetime).
+        self.canonical_claims: BoundedCache[str, CanonicalClaim] = BoundedCache(CACHE_SIZE)
+        # Article id -> done when the record file being written for it is (see writing).
+        self._writes: dict[str, asyncio.Future[None]] = {}
         # Stored article id -> its last fetch and validators, kept beside the files: a
         # page the site touched without changing its article is fetched once for that
         # touch, and a recent article again once its last fetch is ``refresh.every`` old.
@@ -627,10 +669,31 @@ class CrawlService:
         self.stopping = True
         await self.runner.stop()
 
+    @asynccontextmanager
+    async def writing(self, article: str) -> AsyncIterator[None]:
+        """Around the write of ``article``'s record file: meanwhile stored_path waits
+        for it (a copy of the article extracted at the same time must find it)."""
+        done = asyncio.get_running_loop().create_future()
+        self._writes[article] = done
+        try:
+            yield
+        finally:
+            done.set_result(None)
+            if self._writes.get(article) is done:
+                del self._writes[article]
+
+    async def stored_path(self, article: str) -> Path | None:
+        """The record file of ``article``, once a write of it in flight is done."""
+        pending = self._writes.get(article)
+        if pending is not None:
+            await asyncio.shield(pending)
+        return self.files.known_path(article)
+
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
         """(entries, evictions) of each bounded cache, for /metrics."""
         caches: dict[str, BoundedCache[str, Any]] = {
             "redirects": self.redirects,
+            "canonical_claims": self.canonical_claims,
             "gnews_ids": self._gnews,
             "feed_validators": self._validators,
         }
@@ -672,14 +735,36 @@ class ChannelErrors:
 
 
 def _same_article(path: Path, doc: Document) -> bool:
-    """Whether the record file at ``path`` holds the article ``doc`` is another copy of:
-    the same title or the same first paragraph (compared without case and spacing)."""
+    """Whether the record file at ``path`` holds the article ``doc`` is another copy of
+    (see CanonicalClaim.same_article)."""
     try:
         stored = read_document(path)
     except (OSError, ValueError):
         return False
-    same_title = _comparable(stored.title) == _comparable(doc.title)
-    return same_title or _comparable(stored.paragraphs[0]) == _comparable(doc.paragraphs[0])
+    return _same_marks(_copy_marks(stored), _copy_marks(doc))
+
+
+def _copy_marks(doc: Document) -> tuple[str, str]:
+    """What two copies of an article share: its title or its first paragraph (either
+    may be edited), compared without case and spacing."""
+    return _comparable(doc.title), _comparable(doc.paragraphs[0])
+
+
+def _same_marks(first: tuple[str, str], second: tuple[str, str]) -> bool:
+    return first[0] == second[0] or first[1] == second[1]
+
+
+@dataclass(frozen=True)
+class CanonicalClaim:
+    """An article stored (or being stored) at its own URL whose canonical link named
+    another URL: what tells whether the page at that URL is another copy of it."""
+
+    canonical_url: str
+    article_id: str
+    marks: tuple[str, str]  # _copy_marks
+
+    def same_article(self, doc: Document) -> bool:
+        return _same_marks(self.marks, _copy_marks(doc))
 
 
 def _comparable(text: str) -> str:

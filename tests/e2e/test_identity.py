@@ -178,6 +178,52 @@ def test_a_page_whose_canonical_link_names_a_stored_article_becomes_its_alias(
     assert stored_count(project) == 2 and len(project.files()) == 2
 
 
+@pytest.mark.parametrize("original_delay", [0.0, 1.5])
+def test_a_copy_listed_with_its_canonical_page_in_one_crawl_is_stored_once(
+    server: LocalHTTPServer, project: Project, original_delay: float
+) -> None:
+    """The copy and the page its canonical link names, both new in one crawl: whichever
+    is stored first (the copy, when the page it names answers late), the other becomes
+    its alias."""
+    text = article_paragraphs(9)
+    original = "/news/tram-line"
+    printable = "/print.php?story=tram-line"
+    canonical = f'<head><link rel="canonical" href="{server.url(original)}">'
+    server.routes(
+        {
+            original: Route(body=article_page("Tram line extended", text), delay=original_delay),
+            printable: Route(
+                body=article_page("Tram line extended", text).replace("<head>", canonical)
+            ),
+        }
+    )
+    items = [("Copy", server.url(printable), PUBDATE), ("Original", server.url(original), PUBDATE)]
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project.write_source(source(server))
+
+    code, out, err = crawl(project)
+
+    assert code == 0, err
+    assert "fetched 2" in out and "new 1," in out, (out, err)
+    assert "skipped: alias of a stored article (canonical link) (1)" in out, out
+    documents = project.documents()
+    assert len(documents) == 1 and len(project.files()) == 1
+    stored_url = documents[0].url
+    assert stored_url in (server.url(original), server.url(printable))
+    if original_delay:
+        assert stored_url == server.url(printable)  # stored before the original came
+    other = server.url(printable if stored_url == server.url(original) else original)
+    with sqlite3.connect(project.root / "data" / "scraper.db") as conn:
+        aliases = conn.execute("SELECT url, article_id FROM article_aliases").fetchall()
+    assert aliases == [(other, article_id(stored_url))]
+
+    # The next crawl knows both URLs: nothing is fetched, nothing stored twice.
+    code, out, err = crawl(project)
+    assert code == 0, err
+    assert "known 2" in out and "fetched 0" in out, out
+    assert len(project.files()) == 1
+
+
 def test_db_identities_lists_and_repairs_rows_the_old_rule_collapsed(
     server: LocalHTTPServer, project: Project
 ) -> None:
