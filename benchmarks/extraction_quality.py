@@ -12,7 +12,8 @@ Extractors (tests/support/quality.py): ``pipeline`` (our main-text function, as
 ``process_page``: dates and language too; its text is the pipeline's unless the page is
 skipped), and baselines with their defaults: ``trafilatura`` (plain
 ``trafilatura.extract``), ``readability`` (readability-lxml) and ``justext`` (the last two
-from the ``bench`` extra: ``pip install -e '.[bench]'``). CPU seconds per page are
+from the ``bench`` extra: ``pip install -U pip && pip install -e '.[bench]'``; pip 23.2
+fails to resolve that set). CPU seconds per page are
 measured in the worker processes (``time.process_time``), after a warm-up page.
 
     python benchmarks/extraction_quality.py [--corpus DIR] [--workers N] [--systems a,b]
