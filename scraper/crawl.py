@@ -489,9 +489,10 @@ class CrawlService:
         # Listed URL -> id of the article it redirected to, so a daemon does not fetch a
         # redirecting link again on every run (memory only: a process's lifetime).
         self.redirects: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
-        # Canonical link -> id of the article stored (at its own URL) that named it while
-        # that URL was not stored: when the page at that URL comes later, it is the same
-        # article again (memory only: a process's lifetime).
+        # Canonical link -> the article stored (at its own URL) that named it while that
+        # URL was not stored: when the page at that URL comes later and shows the same
+        # title or first paragraph, it is that article again (memory only: a process's
+        # lifetime).
         self.canonical_claims: BoundedCache[str, CanonicalClaim] = BoundedCache(CACHE_SIZE)
         # Article id -> done when the record file being written for it is (see writing).
         self._writes: dict[str, asyncio.Future[None]] = {}
@@ -736,7 +737,7 @@ class ChannelErrors:
 
 def _same_article(path: Path, doc: Document) -> bool:
     """Whether the record file at ``path`` holds the article ``doc`` is another copy of
-    (see CanonicalClaim.same_article)."""
+    (see _copy_marks)."""
     try:
         stored = read_document(path)
     except (OSError, ValueError):
