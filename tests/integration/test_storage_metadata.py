@@ -17,6 +17,7 @@ from scraper.reader import articles_since
 from scraper.storage import migrate
 from scraper.storage.base import ArticleRecord, Database
 from tests.integration.test_storage_contract import T0, make, record, updated_at
+from tests.integration.test_storage_provenance import version_1_values
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -257,30 +258,8 @@ _V3_INSERT = """
 
 
 def _insert_at_version_3(backend: Backend, rec: ArticleRecord) -> None:
-    doc = rec.document
-    stamp = "2024-03-01T12:00:00.000000+00:00"
-    backend.rows(
-        _V3_INSERT,
-        (
-            doc.id,
-            doc.url,
-            doc.title,
-            doc.published.astimezone(UTC).isoformat(timespec="seconds"),
-            doc.type,
-            rec.source_id,
-            doc.source_name,
-            doc.source_url,
-            doc.language,
-            doc.aggregator,
-            doc.content,
-            rec.content_hash,
-            rec.file_path,
-            stamp,
-            stamp,
-            "2024-03-01",
-            "sitemap",
-        ),
-    )
+    # Version 3's columns are version 1's, then published_original and date_source.
+    backend.rows(_V3_INSERT, (*version_1_values(rec), "2024-03-01", "sitemap"))
 
 
 def test_migrating_a_version_3_database_to_version_4(

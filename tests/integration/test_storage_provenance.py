@@ -137,29 +137,31 @@ _V1_INSERT = """
 """
 
 
-def _insert_at_version_1(backend: Backend, rec: ArticleRecord) -> None:
+def version_1_values(rec: ArticleRecord) -> tuple[str, ...]:
+    """The values of ``rec``'s row in the columns of schema version 1 (_V1_INSERT)."""
     doc = rec.document
     stamp = "2024-03-01T12:00:00.000000+00:00"
-    backend.rows(
-        _V1_INSERT,
-        (
-            doc.id,
-            doc.url,
-            doc.title,
-            doc.published.astimezone(UTC).isoformat(timespec="seconds"),
-            doc.type,
-            rec.source_id,
-            doc.source_name,
-            doc.source_url,
-            doc.language,
-            doc.aggregator,
-            doc.content,
-            rec.content_hash,
-            rec.file_path,
-            stamp,
-            stamp,
-        ),
+    return (
+        doc.id,
+        doc.url,
+        doc.title,
+        doc.published.astimezone(UTC).isoformat(timespec="seconds"),
+        doc.type,
+        rec.source_id,
+        doc.source_name,
+        doc.source_url,
+        doc.language,
+        doc.aggregator,
+        doc.content,
+        rec.content_hash,
+        rec.file_path,
+        stamp,
+        stamp,
     )
+
+
+def _insert_at_version_1(backend: Backend, rec: ArticleRecord) -> None:
+    backend.rows(_V1_INSERT, version_1_values(rec))
 
 
 def test_migrating_a_version_1_database_to_version_2(
