@@ -8,6 +8,7 @@ import subprocess
 import psycopg
 import pytest
 
+from tests.e2e.test_crawl import feed_source
 from tests.support.cli import Project, run_scraper, scraper_command
 from tests.support.http_server import LocalHTTPServer, Route
 from tests.support.pages import article_page, article_paragraphs, rss_feed
@@ -28,15 +29,7 @@ def serve_feed(server: LocalHTTPServer, count: int) -> None:
 
 def setup(project: Project, server: LocalHTTPServer, count: int = 6) -> None:
     serve_feed(server, count)
-    project.write_source(
-        {
-            "id": "city",
-            "name": "City News",
-            "homepage": server.base_url,
-            "schedule": {"every": "1h"},
-            "discovery": [{"kind": "feed", "url": server.url("/feed.xml")}],
-        }
-    )
+    project.write_source(feed_source(server))
 
 
 def rows(url: str, query: str) -> list[tuple[object, ...]]:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.e2e.test_crawl import feed_source
 from tests.support.cli import Project, run_scraper
 from tests.support.http_server import LocalHTTPServer, Route
 from tests.support.pages import article_paragraphs, rss_feed
@@ -73,15 +74,7 @@ def serve(server: LocalHTTPServer, project: Project) -> None:
         items.append((f"Story {n}", server.url(path), f"0{n + 1} May 2024 09:30:00 GMT"))
     feed = rss_feed([(t, u, f"Thu, {d}") for t, u, d in items])
     server.route("/feed.xml", Route(body=feed, content_type="application/rss+xml"))
-    project.write_source(
-        {
-            "id": "city",
-            "name": "City News",
-            "homepage": server.base_url,
-            "schedule": {"every": "1h"},
-            "discovery": [{"kind": "feed", "url": server.url("/feed.xml")}],
-        }
-    )
+    project.write_source(feed_source(server))
 
 
 def export(project: Project, *args: str, database: str | None = None) -> tuple[int, str, str]:

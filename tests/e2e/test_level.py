@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 from scraper.document import render
 from scraper.storage.files import content_hash
 from scraper.storage.level import FILE_LIMIT
+from tests.e2e.test_crawl import feed_source
 from tests.support.cli import Project, run_scraper
 from tests.support.http_server import LocalHTTPServer, Route
 from tests.support.pages import article_page, article_paragraphs, rss_feed
@@ -114,15 +115,7 @@ def serve_site(server: LocalHTTPServer) -> None:
 
 def configure(project: Project, server: LocalHTTPServer) -> None:
     serve_site(server)
-    project.write_source(
-        {
-            "id": "city",
-            "name": "City News",
-            "homepage": server.base_url,
-            "schedule": {"every": "1h"},
-            "discovery": [{"kind": "feed", "url": server.url("/feed.xml")}],
-        }
-    )
+    project.write_source(feed_source(server))
 
 
 def crawl(project: Project, store: Store) -> subprocess.CompletedProcess[str]:
@@ -272,15 +265,7 @@ def test_a_daemon_restores_files_lost_while_it_runs(
 
     configure(project, server)
     project.write_settings(http_port=0, workers=1)
-    project.write_source(
-        {
-            "id": "city",
-            "name": "City News",
-            "homepage": server.base_url,
-            "schedule": {"every": "2s"},
-            "discovery": [{"kind": "feed", "url": server.url("/feed.xml")}],
-        }
-    )
+    project.write_source(feed_source(server, schedule={"every": "2s"}))
     daemon = DaemonProcess(project.config)
     try:
         wait_for(lambda: len(project.files()) == ARTICLES, 60, "the first run", daemon)

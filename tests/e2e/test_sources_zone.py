@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tests.e2e.test_crawl import feed_source
 from tests.support.cli import Project, run_scraper
 from tests.support.http_server import LocalHTTPServer, Route
 from tests.support.pages import article_page, article_paragraphs, rss_feed
@@ -22,15 +23,7 @@ def test_sources_shows_run_times_in_the_output_zone(
     feed = rss_feed([("Story 1", server.url("/news/1"), "Thu, 02 May 2024 09:30:00 GMT")])
     server.route("/feed.xml", Route(body=feed, content_type="application/rss+xml"))
     project.write_settings(timezone=zone)
-    project.write_source(
-        {
-            "id": "city",
-            "name": "City News",
-            "homepage": server.base_url,
-            "schedule": {"every": "1h"},
-            "discovery": [{"kind": "feed", "url": server.url("/feed.xml")}],
-        }
-    )
+    project.write_source(feed_source(server))
     crawled = run_scraper("crawl", "city", "--config", project.config, cwd=project.root)
     assert crawled.returncode == 0, crawled.stderr
 
