@@ -430,20 +430,18 @@ class PostgresDatabase:
                 if row is not None:
                     statuses[i] = "new" if row[0] else "updated"
                 cur.nextset()
-            fill = [
-                params[n]
-                for n, i in enumerate(order)
-                if statuses[i] == "unchanged" and has_provenance(records[i])
-            ]
-            if fill:
-                cur.executemany(Q.FILL_PROVENANCE, fill)
-            fill = [
-                params[n]
-                for n, i in enumerate(order)
-                if statuses[i] == "unchanged" and has_page_metadata(records[i])
-            ]
-            if fill:
-                cur.executemany(Q.FILL_METADATA, fill)
+            # Unchanged rows get what they lack and the record has: provenance, metadata.
+            for has_it, fill_query in (
+                (has_provenance, Q.FILL_PROVENANCE),
+                (has_page_metadata, Q.FILL_METADATA),
+            ):
+                fill = [
+                    params[n]
+                    for n, i in enumerate(order)
+                    if statuses[i] == "unchanged" and has_it(records[i])
+                ]
+                if fill:
+                    cur.executemany(fill_query, fill)
         return statuses
 
     def articles_since(
