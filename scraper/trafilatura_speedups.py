@@ -1,6 +1,6 @@
-"""Four of trafilatura's steps done with less work and the same result (issue 9).
+"""Seven of trafilatura's steps done with less work and the same result (issue 9).
 
-trafilatura is most of an article's extraction cost. Four of its steps do work whose
+trafilatura is most of an article's extraction cost. Seven of its steps do work whose
 outcome can be known in advance far more cheaply:
 
 - **The comparison with readability.** In its balanced mode trafilatura runs its own
@@ -30,10 +30,20 @@ outcome can be known in advance far more cheaply:
   stopwords of all its languages as a tuple of ~150,000 words; jusText's cached
   ``define_stoplist`` hashes that tuple again on every call (~2 ms). The same words
   as a frozenset (whose hash Python keeps) make the cache hit at once.
+- **The page measure of its recall retry.** A short extraction covering under a fifth
+  of the page's text (``html2txt``: a copy of the page cleaned up, ~2.5 ms) is retried
+  in recall mode. The readability bound above also bounds that measure, so when the
+  text covers a fifth of the bound no retry can follow and the measure is not taken.
+- **The outermost of the boilerplate elements.** Before deleting them, trafilatura
+  keeps those with no selected ancestor by walking every ancestor of every selected
+  element; ``outermost`` walks each ancestor once.
+- **Expressions that cannot select anything.** Most of its expressions test ``class``
+  and ``id`` values; ``scraper.xpath_prefilter`` reads the values present once and
+  skips the walk when none could pass (no comment section, no teaser...).
 
 All are installed once per process by ``install`` (the extraction path calls it) by
-replacing one function of trafilatura's and XPath objects it holds in its module
-globals and lists; nothing else of trafilatura changes.
+replacing functions trafilatura's modules call through their globals and XPath objects
+they hold in their lists; nothing else of trafilatura changes.
 tests/unit/test_trafilatura_speedups.py checks on real pages that the outcome is the
 same with and without them; if trafilatura's internals change shape, ``install``
 leaves trafilatura as it is.
@@ -44,6 +54,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import copy
@@ -53,6 +64,8 @@ from typing import Any, cast
 
 from lxml import etree
 from lxml.html import HtmlElement
+
+from scraper.xpath_prefilter import prefiltered
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +98,7 @@ def install() -> bool:
     """Put the four speed-ups in place, once per process. False when trafilatura's
     modules do not have the expected shape (then trafilatura runs unchanged)."""
     baseline, core, external, settings = map(_module, ("baseline", "core", "external", "settings"))
+    htmlprocessing, main_extractor = map(_module, ("htmlprocessing", "main_extractor"))
     shapes_known = (
         callable(getattr(core, "_extract_and_compare", None))
         and callable(getattr(core, "extract_content", None))
@@ -97,14 +111,21 @@ def install() -> bool:
         and not re.search(r"[.\\\s]", settings._COOKIE_CONSENT_RE)
         and callable(getattr(external, "jt_stoplist_init", None))
         and hasattr(external, "JT_STOPLIST")
+        and getattr(core, "html2txt", None) is baseline.html2txt
+        and isinstance(getattr(core, "ESCALATION_PAGE_SHARE", None), float)
+        and getattr(main_extractor, "prune_unwanted_nodes", None)
+        is htmlprocessing.prune_unwanted_nodes
+        and callable(getattr(htmlprocessing, "delete_element", None))
     )
     if not shapes_known:
         log.warning("trafilatura's internals changed: its extraction runs without speed-ups")
         return False
     consent = re.compile(settings._COOKIE_CONSENT_RE, re.IGNORECASE)
     _replace(core, "_extract_and_compare", _extract_and_compare)
+    _replace(core, "html2txt", _html2txt_for_escalation)
+    _replace(main_extractor, "prune_unwanted_nodes", _prune_unwanted_nodes)
     _replace(baseline, "BASIC_CLEAN_XPATH", _BasicCleaning(baseline.BASIC_CLEAN_XPATH, consent))
-    _guard_regex_tests(_module("xpaths"))
+    _faster_xpaths(_module("xpaths"))
     stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
     _replace(external, "JT_STOPLIST", frozenset(stoplist))
     return True
@@ -144,9 +165,11 @@ def suspended() -> Iterator[None]:
 # --------------------------------------------------------------------------- regex tests
 
 
-def _guard_regex_tests(xpaths: ModuleType) -> None:
+def _faster_xpaths(xpaths: ModuleType) -> None:
     """Each XPath in the lists of trafilatura's ``xpaths`` module (the other modules hold
-    the same lists) with its ``re:test`` calls guarded, replaced in place."""
+    the same lists) replaced in place by one with its ``re:test`` calls guarded and,
+    where its predicates allow, a prefilter on the page's attribute values
+    (``scraper.xpath_prefilter``)."""
     for value in vars(xpaths).values():
         if not isinstance(value, list):
             continue
@@ -155,7 +178,10 @@ def _guard_regex_tests(xpaths: ModuleType) -> None:
                 continue
             guarded = guard_regex_tests(expression.path)
             if guarded != expression.path:
-                _replace(value, index, etree.XPath(guarded, namespaces=_EXSLT_REGEXP))
+                expression = etree.XPath(guarded, namespaces=_EXSLT_REGEXP)
+            faster = prefiltered(expression, _EXSLT_REGEXP)
+            if faster is not value[index]:
+                _replace(value, index, faster)
 
 
 _EXSLT_REGEXP = {"re": "http://exslt.org/regular-expressions"}
@@ -210,13 +236,29 @@ def _closing_parenthesis(path: str, start: int) -> int | None:
 # --------------------------------------------------------------------------- comparison
 
 
+class _Extraction:
+    """The raw tree the main extractor last ran on (held weakly: the record must not keep
+    a page's tree alive), the length of the text it found there, and the tree's
+    visible-text measure once something asked for it."""
+
+    def __init__(self, tree: HtmlElement, extracted: int) -> None:
+        self.tree = weakref.ref(tree)
+        self.extracted = extracted
+        self.visible: int | None = None
+
+
+_last_extraction: _Extraction | None = None
+
+
 def _extract_and_compare(
     cleaned_tree: HtmlElement, cleaned_tree_backup: HtmlElement, tree: HtmlElement, options: Any
 ) -> tuple[Any, str]:
     """trafilatura's ``core._extract_and_compare``, skipping the comparison with the
     external extractors when it cannot change the result."""
+    global _last_extraction
     core = _module("core")
     body, text = core.extract_content(cleaned_tree, options)
+    _last_extraction = _Extraction(tree, len(text))
     if options.fast or comparison_cannot_change(body, text, tree, options):
         return body, text
     return core.compare_extraction(cleaned_tree_backup, copy(tree), body, text, options)  # type: ignore[no-any-return]
@@ -242,13 +284,51 @@ def readability_text_bound(tree: HtmlElement) -> int:
     """An upper bound of the length of readability's text for ``tree``: the page's text
     without scripts and styles, whitespace collapsed as trafilatura's ``trim`` does,
     plus the "VIDEO" readability writes into each iframe."""
-    # Collapsed, text joined by single spaces is its words' letters plus one space between
-    # two words; what a set of nodes adds is its own words and one space each.
-    visible = _words_and_spaces(_TEXT_NODES, tree) - _words_and_spaces(_SCRIPT_TEXT, tree)
-    collapsed = max(visible - 1, 0)
     iframes = _IFRAMES(tree)
     assert isinstance(iframes, float)  # XPath count() is a number
-    return collapsed + _VIDEO_MARK_CHARS * int(iframes)
+    return visible_text_bound(tree) + _VIDEO_MARK_CHARS * int(iframes)
+
+
+def visible_text_bound(tree: HtmlElement) -> int:
+    """An upper bound of the length of any text made of ``tree``'s text without scripts
+    and styles (some of it removed, spaces added between nodes), whitespace collapsed.
+
+    Collapsed, text joined by single spaces is its words' letters plus one space between
+    two words. Removing text or joining two nodes' words only shortens it, so the page's
+    text nodes, each counted as its own words and one space per word, bound it. Computed
+    once per tree the main extractor ran on (readability's bound and the escalation
+    measure both read it)."""
+    record = _last_extraction
+    if record is not None and record.tree() is tree and record.visible is not None:
+        return record.visible
+    visible = _words_and_spaces(_TEXT_NODES, tree) - _words_and_spaces(_SCRIPT_TEXT, tree)
+    bound = max(visible - 1, 0)
+    if record is not None and record.tree() is tree:
+        record.visible = bound
+    return bound
+
+
+def _html2txt_for_escalation(content: Any, clean: bool = True) -> str:
+    """Stands in for ``html2txt`` in trafilatura's ``core``, whose only use of it is the
+    page measure of its recall escalation: a retry when
+    ``len(text) < ESCALATION_PAGE_SHARE * len(html2txt(tree))`` (an extraction covering
+    little of the page; html2txt copies and cleans the whole page, ~2.5 ms).
+
+    ``tree`` is the one the main extractor just ran on, and the text compared is the one
+    it found or longer (the baseline rescue in between only replaces it by a longer one).
+    When that text is already at least the share of an upper bound of html2txt's length,
+    the retry cannot happen, and an empty string gives the same outcome; otherwise
+    html2txt runs as published."""
+    core = _module("core")
+    record = _last_extraction
+    if (
+        clean
+        and record is not None
+        and record.tree() is content
+        and record.extracted >= core.ESCALATION_PAGE_SHARE * visible_text_bound(content)
+    ):
+        return ""
+    return _module("baseline").html2txt(content, clean)  # type: ignore[no-any-return]
 
 
 def _words_and_spaces(xpath: etree.XPath, tree: HtmlElement) -> int:
@@ -260,6 +340,61 @@ def _words_and_spaces(xpath: etree.XPath, tree: HtmlElement) -> int:
 def _strings(xpath: etree.XPath, tree: HtmlElement) -> list[str]:
     """The strings an XPath made with ``smart_strings=False`` returns."""
     return cast(list[str], xpath(tree))
+
+
+# --------------------------------------------------------------------------- guarded pruning
+
+
+def _prune_unwanted_nodes(
+    tree: HtmlElement, nodelist: list[etree.XPath], with_backup: bool = False
+) -> HtmlElement:
+    """trafilatura's ``htmlprocessing.prune_unwanted_nodes`` as its main extractor calls it.
+
+    With ``with_backup`` it deletes the outermost of the elements the expressions select,
+    unless no more than a seventh of the tree's text would be left. trafilatura finds the
+    outermost ones by walking all ancestors of every selected element; ``outermost``
+    walks each ancestor once. Without ``with_backup`` trafilatura's own function runs."""
+    htmlprocessing = _module("htmlprocessing")
+    if not with_backup:
+        return cast(HtmlElement, htmlprocessing.prune_unwanted_nodes(tree, nodelist))
+    selected = dict.fromkeys(
+        element for expression in nodelist for element in cast(list[HtmlElement], expression(tree))
+    )
+    outer = outermost(selected)
+    text_length = len(tree.text_content())
+    if text_length - sum(len(element.text_content()) for element in outer) > text_length / 7:
+        for element in outer:
+            htmlprocessing.delete_element(element)
+    return tree
+
+
+def outermost(elements: dict[HtmlElement, None]) -> list[HtmlElement]:
+    """The elements, in their order, that have no ancestor among them.
+
+    Whether an element is inside one of them is remembered for every element passed on
+    the way up, so each ancestor shared by several elements is looked at once. (lxml
+    gives one Python object per element while some reference to it lives, and the
+    memo holds them, so identity is the element's.)"""
+    inside: dict[HtmlElement, bool] = {}
+
+    def is_inside(element: HtmlElement | None) -> bool:
+        passed: list[HtmlElement] = []
+        found = False
+        while element is not None:
+            known = inside.get(element)
+            if known is not None:
+                found = known
+                break
+            if element in elements:
+                found = True
+                break
+            passed.append(element)
+            element = element.getparent()
+        for node in passed:
+            inside[node] = found
+        return found
+
+    return [element for element in elements if not is_inside(element.getparent())]
 
 
 # --------------------------------------------------------------------------- basic clean-up

@@ -194,3 +194,33 @@ def test_guarded_xpaths_select_the_same_elements() -> None:
 def test_a_pattern_python_cannot_read_is_left_alone() -> None:
     path = "//*[re:test(@class, '(unclosed')]"
     assert trafilatura_speedups.guard_regex_tests(path) == path
+
+
+def test_the_escalation_measure_is_skipped_only_when_no_retry_can_follow() -> None:
+    """trafilatura measures the page (html2txt, a copy and clean-up of it) to retry in
+    recall mode when its text covers under a fifth of the page; the stand-in answers ""
+    (no retry) only when the text already covers a fifth of a bound of that measure."""
+    from trafilatura.baseline import html2txt
+    from trafilatura.core import _prepare_tree
+
+    assert trafilatura_speedups.install()
+    options = _balanced_options()
+    covered = _page(f"<article><p>{LONG * 3}</p></article><nav>Home News</nav>")
+    sidebar = "".join(f"<p>{LONG}</p>" for _ in range(30))
+    little = _page(f"<article><p>{LONG * 3}</p></article><div class='sidebar'>{sidebar}</div>")
+    for tree, retry_possible in ((covered, False), (little, True)):
+        cleaned, backup = _prepare_tree(copy(tree), options, None)
+        trafilatura_speedups._extract_and_compare(cleaned, backup, tree, options)
+        measure = trafilatura_speedups._html2txt_for_escalation(tree)
+        assert measure == (html2txt(tree) if retry_possible else "")
+    # a tree the main extractor did not just run on is measured as published
+    assert trafilatura_speedups._html2txt_for_escalation(covered) == html2txt(covered)
+
+
+def test_outermost_keeps_the_elements_no_other_one_contains() -> None:
+    tree = _page(
+        "<div id='a'><div id='b'><p id='c'>1</p></div></div>"
+        "<section id='d'><p id='e'>2</p><p id='f'>3</p></section><p id='g'>4</p>"
+    )
+    chosen = {tree.get_element_by_id(name): None for name in ("c", "b", "e", "d", "g")}
+    assert [e.get("id") for e in trafilatura_speedups.outermost(chosen)] == ["b", "d", "g"]
