@@ -71,8 +71,9 @@ log = logging.getLogger(__name__)
 
 # The page's text nodes, and those readability drops with their scripts and styles (a
 # script's or style's text is its only child; their tails stay).
-_TEXT_NODES = etree.XPath(".//text()", smart_strings=False)
-_SCRIPT_TEXT = etree.XPath(".//script/text()|.//style/text()", smart_strings=False)
+_VISIBLE_TEXT_NODES = etree.XPath(
+    ".//text()[normalize-space()][not(parent::script or parent::style)]", smart_strings=False
+)
 _IFRAMES = etree.XPath("count(.//iframe)")
 # What readability writes into each video iframe it keeps, and the space around it.
 _VIDEO_MARK_CHARS = len(" VIDEO ")
@@ -295,14 +296,16 @@ def visible_text_bound(tree: HtmlElement) -> int:
 
     Collapsed, text joined by single spaces is its words' letters plus one space between
     two words. Removing text or joining two nodes' words only shortens it, so the page's
-    text nodes, each counted as its own words and one space per word, bound it. Computed
+    text nodes, each counted as its own words and one space per word, bound it; a node
+    stripped of its outer whitespace is at least that long minus one (its words are at
+    least one space apart), and a node of XML whitespace alone has no word. Computed
     once per tree the main extractor ran on (readability's bound and the escalation
     measure both read it)."""
     record = _last_extraction
     if record is not None and record.tree() is tree and record.visible is not None:
         return record.visible
-    visible = _words_and_spaces(_TEXT_NODES, tree) - _words_and_spaces(_SCRIPT_TEXT, tree)
-    bound = max(visible - 1, 0)
+    nodes = _strings(_VISIBLE_TEXT_NODES, tree)
+    bound = max(sum(len(node.strip()) + 1 for node in nodes) - 1, 0)
     if record is not None and record.tree() is tree:
         record.visible = bound
     return bound
@@ -329,12 +332,6 @@ def _html2txt_for_escalation(content: Any, clean: bool = True) -> str:
     ):
         return ""
     return _module("baseline").html2txt(content, clean)  # type: ignore[no-any-return]
-
-
-def _words_and_spaces(xpath: etree.XPath, tree: HtmlElement) -> int:
-    """The letters of the words of the texts ``xpath`` selects, plus one per word."""
-    words = " ".join(_strings(xpath, tree)).split()
-    return sum(map(len, words)) + len(words)
 
 
 def _strings(xpath: etree.XPath, tree: HtmlElement) -> list[str]:

@@ -42,13 +42,15 @@ def _balanced_options() -> Any:
     return Extractor()
 
 
-def test_readability_bound_counts_visible_text_collapsed_and_video_marks() -> None:
+def test_readability_bound_counts_visible_text_nodes_stripped_and_video_marks() -> None:
     tree = _page(
         "<script>var x = 'not text';</script><style>p {}</style>"
         "<p>one   two</p>\n\n<div> three </div><iframe src='https://v.invalid/embed'></iframe>"
     )
-    # "T one two three" (the title counts: readability could in principle keep it) + " VIDEO "
-    assert trafilatura_speedups.readability_text_bound(tree) == len("T one two three") + 7
+    # the visible nodes "T" (the title counts: readability could in principle keep it),
+    # "one   two" and "three", stripped, one space after each but the last: at least
+    # "T one two three" collapsed; plus " VIDEO "
+    assert trafilatura_speedups.readability_text_bound(tree) == len("T one   two three") + 7
 
 
 def test_comparison_is_skipped_only_when_readability_cannot_win() -> None:
