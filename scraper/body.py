@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from lxml.html import HtmlElement
 
 from scraper.extract import TEASER_CARDS_XPATH, restore_lead, strip_leading_furniture
+from scraper.text import comparable as _comparable
 from scraper.text import paragraphs as split_paragraphs
 from scraper.text import single_line
 
@@ -95,8 +96,11 @@ def main_text(
     """The article's paragraphs: extraction, furniture removed, headline, date line and
     byline above the text removed, the lead restored (from the page's description when
     shown above the text, else from the element the page marks as its lead)."""
+    # Read before the extraction (which works on copies, leaving ``tree`` as it is),
+    # while the page is still in the processor's cache: a walk over it then costs less.
     anchors = link_texts(tree, url)
-    blocks = remove_captions(extract_blocks(tree, url, prune_xpath), caption_texts(tree))
+    captions = caption_texts(tree)
+    blocks = remove_captions(extract_blocks(tree, url, prune_xpath), captions)
     blocks = remove_furniture(blocks, anchors)
     texts = strip_leading_furniture([b.text for b in blocks], headlines, authors)
     restored = restore_lead(texts, tree, description)
@@ -109,12 +113,7 @@ def main_text(
 
 # --------------------------------------------------------------------------- evidence
 
-_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 _WORDS = re.compile(r"\w+")
-
-
-def _comparable(text: str) -> str:
-    return _NOT_ALPHANUMERIC.sub("", text.casefold())
 
 
 def _word_count(text: str) -> int:
@@ -154,14 +153,22 @@ def link_texts(tree: HtmlElement, url: str | None = None) -> Links:
     Left out: links within this page (a table of contents, a heading's permalink), e-mail
     and phone links, and links that show their own address (a cited source is text)."""
     here = _without_fragment(url or "")
+    # This page's own address, with and without scheme (an href here has no fragment).
+    itself = {here, here.split("://", 1)[-1]} if here else set()
     found = set()
+    # Menus and teasers repeat link texts; a text read once gives the same answer again.
+    seen: set[str] = set()
     for anchor in tree.iter("a"):
         href = (anchor.get("href") or "").strip()
         if not href or "#" in href or href.startswith(_NOT_PAGE_LINKS):
             continue
-        if here and _without_fragment(href) in (here, here.split("://", 1)[-1]):
+        if href.rstrip("/") in itself:
             continue
-        raw = single_line(anchor.text_content())
+        content = anchor.text_content()
+        if content in seen:
+            continue
+        seen.add(content)
+        raw = single_line(content)
         if raw.lower().startswith(("http", "www.")):
             continue
         text = _comparable(raw)
@@ -217,8 +224,12 @@ _SEE_ALSO = re.compile(
 _MAX_SEE_ALSO_WORDS = 30
 
 # Calls to action and site notices: subscribing, newsletters, following the site,
-# apps, donations, rights notices, paywall messages.
+# apps, donations, rights notices, paywall messages. Searched at every position of a
+# block, so the lookahead in front lets a position fail on one character (the first
+# letters of the phrases; tests/unit/test_body.py checks it admits every phrase) instead
+# of on each phrase in turn. The notices that open a block are in _NOTICE_OPENING.
 _CALL_TO_ACTION = re.compile(
+    r"(?=[nsjaifdckeotvu有会無])(?:"
     r"newsletter|\bsubscribe\b|\bsubscription\b|\bsubscribers?\b|\bsign(?:ing)? up\b|"
     r"suscr[ií]be|suscribirse|suscripci[oó]n|jetzt abonnieren|abonnieren sie|abonnez-vous|"
     r"\bassine\b|inscreva-se|"
@@ -226,11 +237,15 @@ _CALL_TO_ACTION = re.compile(
     r"download (?:our|the) app|"
     r"(?:canal|channel|kanal|en|on|auf|via) (?:de )?(?:telegram|whatsapp)\b|"
     r"all rights reserved|todos los derechos|alle rechte vorbehalten|tous droits réservés|"
-    r"^\W*©|^\W*copyright\b|"
     r"有料会員|会員限定|会員登録|無料登録|"
     r"\bunterstütze\b|unterstützen sie uns|\bsupport us\b|support our (?:work|journalism)|"
-    r"\bdonate\b|"
-    r"^\W*(?:werbung|anzeige|advertisement|publicidad|publicité|reklama|sponsored)\b",
+    r"\bdonate\b)",
+    re.IGNORECASE,
+)
+# Rights notices and advertising labels that open a block (matched at its start).
+_NOTICE_OPENING = re.compile(
+    r"\W*(?:©|copyright\b|"
+    r"(?:werbung|anzeige|advertisement|publicidad|publicité|reklama|sponsored)\b)",
     re.IGNORECASE,
 )
 _MAX_CALL_TO_ACTION_WORDS = 40
@@ -297,7 +312,9 @@ def is_furniture(block: Block, anchors: Links) -> bool:
         return True
     if words <= _MAX_SEE_ALSO_WORDS and _SEE_ALSO.match(text):
         return True
-    if words <= _MAX_CALL_TO_ACTION_WORDS and _CALL_TO_ACTION.search(text):
+    if words <= _MAX_CALL_TO_ACTION_WORDS and (
+        _NOTICE_OPENING.match(text) or _CALL_TO_ACTION.search(text)
+    ):
         return True
     if words <= _MAX_CREDIT_WORDS and _CREDIT.search(text):
         return True
@@ -397,11 +414,17 @@ def structural_lead(tree: HtmlElement, blocks: list[Block], anchors: Links) -> s
         return None
     extracted = _comparable("".join(b.text for b in blocks[:3]))
     tried = 0
+    # Whether a class and id mark a lead; a page repeats its classes on many elements.
+    marked: dict[tuple[str | None, str | None], bool] = {}
     for element in tree.iter(*_LEAD_TAGS):
         classes, name = element.get("class"), element.get("id")
         if not classes and not name:  # most elements: nothing to mark them
             continue
-        if not _LEAD_MARKS.search(f"{classes or ''} {name or ''}"):
+        is_marked = marked.get((classes, name))
+        if is_marked is None:
+            is_marked = _LEAD_MARKS.search(f"{classes or ''} {name or ''}") is not None
+            marked[classes, name] = is_marked
+        if not is_marked:
             continue
         text = single_line(element.text_content())
         lead = _comparable(text)

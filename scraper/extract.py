@@ -18,6 +18,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from scraper.dates import DateClue, Role, find_visible_date
+from scraper.text import comparable as _comparable
 from scraper.text import paragraphs as split_paragraphs
 from scraper.text import single_line
 
@@ -288,18 +289,25 @@ def read_metadata(tree: HtmlElement) -> PageMetadata:
     objects = list(_article_objects(tree))
     jsonld = objects[0] if objects else {}
     month_first = _month_first(tree)
+    metas = _MetaTags(tree)
+    og_title = metas.first("og:title", "twitter:title")
+    head_title = _first_text(tree.xpath("//head/title"))
+    # The titles the page declares, which its headline element shows.
+    declared = (og_title, _jsonld_text(jsonld.get("headline")), head_title)
+    headings = _Headings.of(tree)
     return PageMetadata(
-        og_title=_first_meta(tree, "og:title", "twitter:title"),
+        og_title=og_title,
         jsonld_headline=_jsonld_text(jsonld.get("headline")) or _jsonld_text(jsonld.get("name")),
-        h1=_first_h1(tree),
-        html_title=_first_text(tree.xpath("//head/title")) or _first_text(tree.xpath("//title")),
-        site_names=_site_names(tree, objects),
-        description=_first_meta(tree, "og:description", "description", "twitter:description")
+        # A page-level <h1> often holds the logo; the one in <article>/<main> is the headline.
+        h1=_first_text(headings.h1_in_article) or _first_text(headings.h1_in_body),
+        html_title=head_title or _first_text(tree.xpath("//title")),
+        site_names=_site_names(metas, objects),
+        description=metas.first("og:description", "description", "twitter:description")
         or _jsonld_text(jsonld.get("description")),
-        authors=_authors(tree, objects),
-        dates=_date_clues(tree, objects, month_first),
+        authors=_authors(metas, objects),
+        dates=_date_clues(tree, objects, metas, headings, declared, month_first),
         month_first=month_first,
-        **_page_details(tree, jsonld),
+        **_page_details(metas, jsonld),
     )
 
 
@@ -320,13 +328,12 @@ _MAX_TAG_CANDIDATES = 100
 _MAX_KEYWORDS_CHARS = 10_000
 
 
-def _page_details(tree: HtmlElement, jsonld: dict[str, Any]) -> dict[str, Any]:
+def _page_details(metas: _MetaTags, jsonld: dict[str, Any]) -> dict[str, Any]:
     """The page's image, section and tags from its meta tags (one pass over them) and
     its main JSON-LD object: ``image``, ``articleSection``, ``keywords``."""
     first: dict[str, str] = {}
     tags: list[str] = []
-    for element in tree.iter("meta"):
-        key = _meta_key(element)
+    for key, element in metas.keyed:
         if key not in _DETAIL_META:
             continue
         content = (element.get("content") or "").strip()
@@ -381,16 +388,25 @@ def _meta_key(element: HtmlElement) -> str:
     return key.strip().lower()
 
 
-def _first_meta(tree: HtmlElement, *names: str) -> str | None:
-    found: dict[str, str] = {}
-    for element in tree.iter("meta"):
-        key = _meta_key(element)
-        if key not in names or key in found:
-            continue
-        content = single_line(element.get("content") or "")
-        if content:
-            found[key] = content
-    return next((found[name] for name in names if name in found), None)
+class _MetaTags:
+    """The page's <meta> elements in page order, each with its key (``_meta_key``): read
+    once, as most metadata fields are looked for among them."""
+
+    def __init__(self, tree: HtmlElement) -> None:
+        self.keyed = [(_meta_key(element), element) for element in tree.iter("meta")]
+        self._by_key: dict[str, list[HtmlElement]] = {}
+        for key, element in self.keyed:
+            self._by_key.setdefault(key, []).append(element)
+
+    def first(self, *names: str) -> str | None:
+        """The content of the first of ``names`` (most trusted first) that the page
+        gives a non-blank value, from its first such tag."""
+        for name in names:
+            for element in self._by_key.get(name, ()):
+                content = single_line(element.get("content") or "")
+                if content:
+                    return content
+        return None
 
 
 def _first_text(elements: list[Any]) -> str | None:
@@ -401,18 +417,55 @@ def _first_text(elements: list[Any]) -> str | None:
     return None
 
 
-def _first_h1(tree: HtmlElement) -> str | None:
-    # A page-level <h1> often holds the logo; the one inside <article>/<main> is the headline.
-    return _first_text(tree.xpath("//article//h1 | //main//h1")) or _first_text(
-        tree.xpath("//body//h1")
-    )
+def document_elements(tree: HtmlElement, *tags: str) -> Iterator[HtmlElement]:
+    """The elements named ``tags`` in the whole document ``tree`` is in, in document
+    order, as the XPath //tag finds them (a tag-filtered walk costs less). Broken pages
+    can have more than one top-level element: the root's siblings count too."""
+    root = tree.getroottree().getroot()
+    before = list(root.itersiblings(preceding=True))[::-1]
+    for top in (*before, root, *root.itersiblings()):
+        yield from top.iter(*tags)
+
+
+@dataclass(frozen=True)
+class _Headings:
+    """The document's headings that the headline is looked for among, found in one walk
+    (the XPath unions they replace walked the page once per step)."""
+
+    in_body: list[HtmlElement]  # //body//h1 | //body//h2 | //body//h3
+    h1_in_article: list[HtmlElement]  # //article//h1 | //main//h1
+    h1_in_body: list[HtmlElement]  # //body//h1
+
+    @classmethod
+    def of(cls, tree: HtmlElement) -> _Headings:
+        in_body: list[HtmlElement] = []
+        h1_in_article: list[HtmlElement] = []
+        for element in document_elements(tree, "h1", "h2", "h3"):
+            if _has_ancestor(element, "body"):
+                in_body.append(element)
+            if element.tag == "h1" and _has_ancestor(element, "article", "main"):
+                h1_in_article.append(element)
+        h1_in_body = [element for element in in_body if element.tag == "h1"]
+        return cls(in_body, h1_in_article, h1_in_body)
+
+
+def _has_ancestor(element: HtmlElement, *tags: str) -> bool:
+    return next(element.iterancestors(*tags), None) is not None
+
+
+_JSON_WRAPPER = re.compile(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$")
+_JSON_WRAPPER_STARTS = ("<!--", "<![CDATA[")
+_JSON_WRAPPER_ENDS = ("-->", "]]>")
 
 
 def _jsonld_objects(tree: HtmlElement) -> Iterator[dict[str, Any]]:
     for script in tree.xpath("//script[@type='application/ld+json']"):
         raw = (script.text or "").strip()
-        # Some CMSs wrap the JSON in an HTML comment or CDATA section.
-        raw = re.sub(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$", "", raw)
+        # Some CMSs wrap the JSON in an HTML comment or CDATA section. (A stripped text
+        # that neither starts nor ends like one has nothing for the regex to remove; it
+        # would scan all of the JSON to find that out.)
+        if raw.startswith(_JSON_WRAPPER_STARTS) or raw.endswith(_JSON_WRAPPER_ENDS):
+            raw = _JSON_WRAPPER.sub("", raw)
         try:
             # strict=False: raw line breaks inside strings are common and harmless.
             data = json.loads(raw, strict=False)
@@ -465,33 +518,38 @@ def _jsonld_names(value: Any) -> list[str]:
     return [name for name in names if name]
 
 
-def _site_names(tree: HtmlElement, objects: list[dict[str, Any]]) -> tuple[str, ...]:
+def _site_names(metas: _MetaTags, objects: list[dict[str, Any]]) -> tuple[str, ...]:
     names = [
-        _first_meta(tree, "og:site_name"),
-        _first_meta(tree, "application-name"),
-        _first_meta(tree, "twitter:site"),
+        metas.first("og:site_name"),
+        metas.first("application-name"),
+        metas.first("twitter:site"),
         *(name for item in objects for name in _jsonld_names(item.get("publisher"))),
     ]
     return tuple(dict.fromkeys(n.lstrip("@") for n in names if n))
 
 
-def _authors(tree: HtmlElement, objects: list[dict[str, Any]]) -> tuple[str, ...]:
+def _authors(metas: _MetaTags, objects: list[dict[str, Any]]) -> tuple[str, ...]:
     names = [name for item in objects[:1] for name in _jsonld_names(item.get("author"))]
-    for element in tree.iter("meta"):
-        if _meta_key(element) in ("author", "article:author", "byl", "dc.creator"):
+    for key, element in metas.keyed:
+        if key in ("author", "article:author", "byl", "dc.creator"):
             names.append(single_line(element.get("content") or ""))
     # A profile URL is not a name that could appear in a byline.
     return tuple(dict.fromkeys(n for n in names if n and "://" not in n))
 
 
 def _date_clues(
-    tree: HtmlElement, objects: list[dict[str, Any]], month_first: bool | None
+    tree: HtmlElement,
+    objects: list[dict[str, Any]],
+    metas: _MetaTags,
+    headings: _Headings,
+    declared_titles: Sequence[str | None],
+    month_first: bool | None,
 ) -> tuple[DateClue, ...]:
     lines = _TextLines(tree)
-    headline = _headline_element(tree, objects, lines)
+    headline = _headline_element(headings, declared_titles, lines)
     return (
         *_jsonld_date_clues(objects),
-        *_meta_date_clues(tree),
+        *_meta_date_clues(tree, metas),
         *_time_clues(tree, headline),
         *_text_date_clues(tree, headline, lines, month_first),
     )
@@ -511,6 +569,12 @@ def _jsonld_date_clues(objects: list[dict[str, Any]]) -> list[DateClue]:
     return []
 
 
+_KNOWN_DATE_META_RANKS = {
+    name: rank for rank, name in enumerate((*_PUBLISHED_META, *_MODIFIED_META))
+}
+
+
+@lru_cache(maxsize=4096)  # pages of the web share most of their keys
 def _meta_role(key: str) -> Role | None:
     if key in _PUBLISHED_META:
         return "published"
@@ -527,21 +591,22 @@ def _meta_role(key: str) -> Role | None:
 
 # Every microdata date candidate in one pass over the body (then sorted by name).
 _DATED_ITEMPROPS = (
-    "//body//*[@itemprop][@datetime or @content]["
+    "//body/descendant::*[@itemprop][@datetime or @content]["
     + " or ".join(f"@itemprop='{name}'" for name, _role in _SCHEMA_DATES)
     + "]"
 )
 
 
-def _meta_date_clues(tree: HtmlElement) -> list[DateClue]:
+def _meta_date_clues(tree: HtmlElement, metas: _MetaTags) -> list[DateClue]:
     """Meta tags and microdata (itemprop) that name a date, the best known names first."""
-    known = {name: rank for rank, name in enumerate((*_PUBLISHED_META, *_MODIFIED_META))}
+    known = _KNOWN_DATE_META_RANKS
     found: list[tuple[int, int, DateClue]] = []
-    for order, element in enumerate(tree.iter("meta")):
-        key = _meta_key(element)
+    for order, (key, element) in enumerate(metas.keyed):
+        role = _meta_role(key)
+        if role is None:  # most tags: only the key's meaning is needed
+            continue
         content = single_line(element.get("content") or "")
-        role = _meta_role(key) if content else None
-        if role is not None:
+        if content:
             found.append((known.get(key, len(known)), order, DateClue(content, "meta", role)))
     dated = [
         element
@@ -559,29 +624,21 @@ def _meta_date_clues(tree: HtmlElement) -> list[DateClue]:
 
 # A heading this short (letters and digits) matches too many titles by chance.
 _MIN_HEADLINE_MATCH = 8
+# The most characters str.casefold() makes of one (U+0390 makes three; tests check it).
+_MAX_CASEFOLD_GROWTH = 3
 
 
 def _headline_element(
-    tree: HtmlElement, objects: list[dict[str, Any]], lines: _TextLines
+    headings: _Headings, declared_titles: Sequence[str | None], lines: _TextLines
 ) -> HtmlElement | None:
     """The element showing the article's headline, where its date line is near: the
-    heading (h1-h3) that best matches the title the page declares (og:title, JSON-LD
-    headline, <title>), else the first line of text that shows that title, else the
-    article's <h1> (see _first_h1). On many sites the <h1> is the site's name and the
-    headline an <h2>, or a styled <div>."""
-    declared = [
-        _comparable(title)
-        for title in (
-            _first_meta(tree, "og:title", "twitter:title"),
-            _jsonld_text(objects[0].get("headline")) if objects else None,
-            _first_text(tree.xpath("//head/title")),
-        )
-        if title
-    ]
+    heading (h1-h3) that best matches the title the page declares (``declared_titles``:
+    og:title, JSON-LD headline, <title> in <head>), else the first line of text that
+    shows that title, else the article's <h1> (as PageMetadata.h1 is found). On many
+    sites the <h1> is the site's name and the headline an <h2>, or a styled <div>."""
+    declared = [_comparable(title) for title in declared_titles if title]
     best: tuple[int, HtmlElement] | None = None
-    for element in tree.xpath("//body//h1 | //body//h2 | //body//h3"):
-        if not isinstance(element, HtmlElement):
-            continue
+    for element in headings.in_body:
         shown = _comparable(element.text_content())
         if len(shown) < _MIN_HEADLINE_MATCH:
             continue
@@ -590,14 +647,30 @@ def _headline_element(
             best = (score, element)
     if best is not None:
         return best[1]
+    shown_in = _line_showing(lines, declared)
+    if shown_in is not None:
+        return shown_in
+    for elements in (headings.h1_in_article, headings.h1_in_body):
+        for element in elements:
+            if single_line(element.text_content()):
+                return element
+    return None
+
+
+def _line_showing(lines: _TextLines, declared: list[str]) -> HtmlElement | None:
+    """The element of the first line whose comparable text is one of the ``declared``
+    titles (comparable), if any."""
+    if not declared:
+        return None  # not a line of the page needs reading
+    # Case folding makes a text at most _MAX_CASEFOLD_GROWTH times longer: a line too
+    # short to show the shortest title is not compared.
+    shortest = max(_MIN_HEADLINE_MATCH, min(len(title) for title in declared))
     for text, owner in lines:
+        if len(text) * _MAX_CASEFOLD_GROWTH < shortest:
+            continue
         shown = _comparable(text)
         if len(shown) >= _MIN_HEADLINE_MATCH and shown in declared:
             return owner
-    for xpath in ("//article//h1 | //main//h1", "//body//h1"):
-        for element in tree.xpath(xpath):
-            if isinstance(element, HtmlElement) and single_line(element.text_content()):
-                return element
     return None
 
 
@@ -772,9 +845,7 @@ def _text_date_clues(
     stop = lines.count_up_to(end + _LINES_AFTER_HEADLINE)
     region = _article_region(tree, headline)
     if region is not None and region.tag in ("article", "main"):
-        region_members = list(region.iter())
-        within = {id(element) for element in region_members}
-        stop = next((i for i in range(end, stop) if id(lines[i][1]) not in within), stop)
+        stop = next((i for i in range(end, stop) if not _is_within(lines[i][1], region)), stop)
     after = range(end, stop)
     before = range(at - 1, max(-1, at - 1 - _LINES_BEFORE_HEADLINE), -1)
     for i in (*after, *before):
@@ -785,9 +856,17 @@ def _text_date_clues(
     return []
 
 
+def _is_within(element: HtmlElement, region: HtmlElement) -> bool:
+    """Whether ``element`` is ``region`` or inside it. (A few lines are asked about: their
+    ancestors of the region's tag are fewer than the region's elements.)"""
+    return element is region or any(
+        ancestor is region for ancestor in element.iterancestors(region.tag)
+    )
+
+
 def _date_line(line: str, month_first: bool | None) -> str | None:
     """``line`` when it is a date line, or the date that starts a longer line; else None."""
-    if not any(ch.isdigit() for ch in line):
+    if not any(map(str.isdigit, line)):
         return None
     short = len(line) <= _MAX_DATE_LINE_CHARS and (
         len(_WORD.findall(line)) <= _MAX_DATE_LINE_WORDS_NEAR_HEADLINE
@@ -821,14 +900,6 @@ def _month_first(tree: HtmlElement) -> bool | None:
 # "Headline | Site", "Headline - Site", "Headline – DW – 30.01.2024", "見出し：朝日新聞".
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—·•»:]|::|--)\s+|\s*(?:\||｜|：|--|ㅣ)\s*")
 _DATE_SEGMENT = re.compile(r"[\d\s./:-]{6,}")
-
-
-_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
-
-
-def _comparable(text: str) -> str:
-    """Letters and digits only, case-folded: "news.ORF.at" -> "newsorfat"."""
-    return _NOT_ALPHANUMERIC.sub("", text.casefold())
 
 
 def _site_labels(host: str) -> list[str]:

@@ -13,7 +13,6 @@ import unicodedata
 _LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 # C0/C1 control characters other than tab and newline carry no text.
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
-_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
 
@@ -43,7 +42,9 @@ def paragraphs(text: str) -> list[str]:
     """
     result: list[str] = []
     for block in _BLANK_LINES.split(_scrub(text)):
-        lines = [_HORIZONTAL_SPACE.sub(" ", line).strip() for line in block.split("\n")]
+        # A line holds no line break (_scrub made them all "\n"), so str.split()'s
+        # whitespace is the horizontal space: runs become one space, the ends go.
+        lines = [" ".join(line.split()) for line in block.split("\n")]
         kept = "\n".join(line for line in lines if line)
         if kept:
             result.append(kept)
@@ -53,3 +54,19 @@ def paragraphs(text: str) -> list[str]:
 def join_paragraphs(parts: list[str]) -> str:
     """The canonical content text: paragraphs separated by exactly one blank line."""
     return "\n\n".join(p for part in parts for p in paragraphs(part))
+
+
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
+# The ASCII characters that are neither letters nor digits (bytes.translate deletes them).
+_ASCII_NOT_ALPHANUMERIC = bytes(code for code in range(128) if not chr(code).isalnum())
+
+
+def comparable(text: str) -> str:
+    """Letters and digits only, case-folded: "news.ORF.at" -> "newsorfat". How texts
+    are compared across the page (headlines, links, captions, leads)."""
+    if text.isascii():
+        # The same result at a fraction of the cost: ASCII case folding is lower(), and
+        # bytes.translate deletes in one C pass what the regex below removes.
+        kept = text.encode("ascii").translate(None, _ASCII_NOT_ALPHANUMERIC)
+        return kept.decode("ascii").lower()
+    return _NOT_ALPHANUMERIC.sub("", text.casefold())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml.html import fromstring
 
 from scraper.body import Block, link_share, link_texts, main_text, remove_furniture
@@ -130,3 +132,38 @@ def test_captions_stay_when_they_are_most_of_the_text() -> None:
     tree = fromstring(f"<div><figure><figcaption>{PARAGRAPHS[0]}</figcaption></figure></div>")
     blocks = [Block("p", PARAGRAPHS[0])]
     assert remove_captions(blocks, caption_texts(tree)) == blocks
+
+
+def _first_characters(parsed: Any) -> set[str]:
+    """The characters a parsed regular expression (re._parser) can start a match with;
+    zero-width assertions (\\b) are looked through."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    for op, value in parsed:
+        if op is c.AT:
+            continue
+        if op is c.LITERAL:
+            return {chr(value)}
+        if op is c.IN:
+            return {chr(v) for kind, v in value if kind is c.LITERAL}
+        if op is c.BRANCH:
+            return set().union(*(_first_characters(branch) for branch in value[1]))
+        if op is c.SUBPATTERN:
+            return _first_characters(value[3])
+        raise AssertionError(f"unexpected {op}")
+    return set()
+
+
+def test_call_to_action_lookahead_admits_every_phrase() -> None:
+    """The lookahead in front of the call-to-action phrases only skips positions where
+    none of them can start."""
+    import re
+    from re import _parser  # type: ignore[attr-defined]
+
+    from scraper.body import _CALL_TO_ACTION
+
+    lookahead, phrases = _parser.parse(_CALL_TO_ACTION.pattern, _CALL_TO_ACTION.flags)
+    guard = re.compile(
+        f"[{''.join(sorted(_first_characters(lookahead[1][1])))}]", _CALL_TO_ACTION.flags
+    )
+    assert all(guard.match(char) for char in _first_characters([phrases]))

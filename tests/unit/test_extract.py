@@ -417,3 +417,10 @@ def test_body_texts_read_what_the_xpath_of_visible_text_reads() -> None:
     expected = [str(t) for t in tree.xpath(xpath) if str(t).strip()]
     assert [text for text, _ in body_texts(tree, direct, only_parent=True)] == expected
     assert "inside noscript" in expected and "var x = 1;" not in expected
+
+
+def test_casefold_growth_bound_holds_for_every_character() -> None:
+    """_headline_element skips lines too short to show a title by this bound."""
+    from scraper.extract import _MAX_CASEFOLD_GROWTH
+
+    assert max(len(chr(code).casefold()) for code in range(0x110000)) == _MAX_CASEFOLD_GROWTH
