@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from scraper.add import source_id_for
 from scraper.config import ConfigError, Source
 
 GNEWS_HOME = "https://news.google.com"
@@ -66,6 +65,10 @@ def adhoc_source(
         discovery.append({"kind": "urls", "urls": read_url_list(channels.urls_file)})
     home = homepage or _site_home(discovery)
     host = urlsplit(home).hostname or "adhoc"
+    # Imported here: scraper.add imports Scrapy, which the command line need not load
+    # before a crawl has started its extraction workers (scraper.cli.crawl).
+    from scraper.add import source_id_for
+
     data = {
         "id": source_id_for(host),
         "name": name or host.removeprefix("www."),

@@ -249,12 +249,16 @@ def crawl(
         settings, loaded = load_config(config, output, database)
         chosen, broken = select_sources(loaded, source_ids or [], all_)
         configured = list(loaded.sources.values())
+    since_time = since_option(since, settings)
+    from scraper.workers import start_fork_server
+
+    # The extraction workers' imports take longest: started before Scrapy's own imports
+    # (scraper.crawl) and the crawl's start, which overlap with them.
+    start_fork_server()
     from scraper.crawl import CrawlOptions
     from scraper.runner import run_manual_crawl
 
-    options = CrawlOptions(
-        limit=limit, since=since_option(since, settings), dry_run=dry_run, refresh=refresh
-    )
+    options = CrawlOptions(limit=limit, since=since_time, dry_run=dry_run, refresh=refresh)
     try:
         report = run_manual_crawl(
             settings,

@@ -310,7 +310,7 @@ class Settings(_Strict):
     @field_validator("allow_private_addresses")
     @classmethod
     def _allowed(cls, value: list[str]) -> list[str]:
-        from scraper.guard import AllowedEntry
+        from scraper.addresses import AllowedEntry
 
         for entry in value:
             AllowedEntry.parse(entry)  # ValueError names the bad entry

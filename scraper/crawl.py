@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from scrapy import signals
 from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.settings import Settings as ScrapySettings
+from scrapy.settings import default_settings
 from twisted.python.failure import Failure
 
 from scraper.config import Settings, Source
@@ -143,6 +144,48 @@ def outcome_of(report: CrawlReport, source_id: str, stopping: bool = False) -> R
     return RunOutcome(status, summary, error, report.database_error)
 
 
+# Scrapy components this service has no use for, left out of Scrapy's base lists (the
+# *_BASE settings) rather than left to decline: Scrapy imports the class of every
+# component it is given, disabled (None) or not, and runs each enabled one on every
+# request, response or item. Each is inert here:
+UNUSED_DOWNLOADER_MIDDLEWARES = (
+    # No spider sets allowed_domains (a feed decides what is wanted, whatever the host).
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware",
+    # No spider sets http_user / http_pass.
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware",
+    # Off below (COOKIES_ENABLED, HTTPPROXY_ENABLED) or by default (HTTPCACHE_ENABLED);
+    # the cookies module alone imports tldextract, requests and filelock.
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware",
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware",
+)
+UNUSED_SPIDER_MIDDLEWARES = (
+    # Depth: no DEPTH_LIMIT, no DEPTH_PRIORITY, and its statistics are not read.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware",
+    # A warning for spiders that copy response.meta into new requests; ours don't.
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware",
+)
+UNUSED_EXTENSIONS = (
+    # An HTTP server on 127.0.0.1 per crawler that runs Python code sent to it (with a
+    # token written to a job file in the user's state folder); importing it loads
+    # aiohttp (~0.15 s of CPU).
+    "scrapy.extensions.remote_control.RemoteControl",
+    "scrapy.extensions.telnet.TelnetConsole",  # off below as well
+    # Statistics nobody reads (log record counts, memory use without limits).
+    "scrapy.extensions.logcount.LogCount",
+    "scrapy.extensions.memusage.MemoryUsage",
+    # Inert without their settings (MEMDEBUG_ENABLED, FEEDS, JOBDIR, AUTOTHROTTLE_ENABLED).
+    "scrapy.extensions.memdebug.MemoryDebugger",
+    "scrapy.extensions.feedexport.FeedExporter",
+    "scrapy.extensions.spiderstate.SpiderState",
+    "scrapy.extensions.throttle.AutoThrottle",
+)
+
+
+def _without(base: dict[str, int], unused: tuple[str, ...]) -> dict[str, int]:
+    return {path: order for path, order in base.items() if path not in unused}
+
+
 def scrapy_settings(settings: Settings) -> dict[str, Any]:
     """Scrapy settings shared by every crawl of this service."""
     return {
@@ -165,6 +208,15 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
             # hook before the retry middleware's (a refusal is not retried).
             "scraper.guard.AddressGuardMiddleware": 560,
         },
+        "DOWNLOADER_MIDDLEWARES_BASE": _without(
+            default_settings.DOWNLOADER_MIDDLEWARES_BASE, UNUSED_DOWNLOADER_MIDDLEWARES
+        ),
+        "SPIDER_MIDDLEWARES_BASE": _without(
+            default_settings.SPIDER_MIDDLEWARES_BASE, UNUSED_SPIDER_MIDDLEWARES
+        ),
+        "EXTENSIONS_BASE": _without(default_settings.EXTENSIONS_BASE, UNUSED_EXTENSIONS),
+        # (Its own switch as well, should it come back into the list.)
+        "REMOTE_CONTROL_ENABLED": False,
         # http(s) only: no file://, data:, ftp:// or s3:// from a stranger's link.
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
         # A proxy would connect on our behalf to addresses the guard never sees.

@@ -6,6 +6,7 @@ one coroutine to completion; the daemon runs its whole life inside it.
 
 from __future__ import annotations
 
+import gc
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -56,6 +57,10 @@ def run_in_reactor(
         deferred_from_coro(main()).addBoth(finish)
 
     reactor.callWhenRunning(start)
+    # What is loaded by now (modules, the command line's objects, settings) lives as long
+    # as the process: kept out of the garbage collector's passes, which then walk only
+    # the objects made since (~2% of a crawl process's CPU, its full collections).
+    gc.freeze()
     reactor.run(installSignalHandlers=False)
     if not outcome:
         raise KeyboardInterrupt("stopped before the work finished")

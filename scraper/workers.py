@@ -191,6 +191,27 @@ def _start_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def start_fork_server() -> None:
+    """Start the fork server now, in the background, if this platform uses one: its
+    imports and language model (about a second of CPU, the longest step before the
+    first page can be extracted) then overlap with the rest of the crawl process's
+    start (Scrapy's imports, the configuration, the database) instead of following it.
+    The pools use the same (process-wide) server when they start; it exits with this
+    process like any fork server. Returns at once."""
+    if sys.platform != "linux":
+        return
+    from multiprocessing import forkserver
+
+    _start_context()  # sets what the server preloads
+
+    def start() -> None:
+        # A failure here is met again, and reported, when the first pool starts.
+        with contextlib.suppress(Exception):
+            forkserver.ensure_running()
+
+    threading.Thread(target=start, name="fork-server-start", daemon=True).start()
+
+
 def _init_worker(parent_pid: int, memory_limit: int | None) -> None:
     """Run once in each new worker, before its first task."""
     _die_with_parent(parent_pid)
