@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from multiprocessing import spawn
 from typing import Any
 
+from scraper.memory import trim_heap
 from scraper.normalize import warm_up
 
 _prepare = spawn.prepare
@@ -52,3 +53,6 @@ _load_justext_stoplists()
 # What is loaded now lives as long as the server: kept out of the garbage collector's
 # sight, so that its passes do not write to (and so copy) the pages workers share.
 gc.freeze()
+# The loading's temporary objects (the stop-list files, the warm-up page) left ~3 MB of
+# free heap that every worker would inherit: given back before the first fork.
+trim_heap()
