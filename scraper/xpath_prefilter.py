@@ -45,7 +45,6 @@ _TRANSLATED_CONTAINS = re.compile(
     rf"\s*,\s*{_LITERAL}\s*\)"
 )
 _REGEX_TEST = re.compile(rf"re:test\(\s*({_ATTRIBUTE})\s*,\s*{_LITERAL}\s*(?:,\s*{_LITERAL}\s*)?\)")
-_ATTRIBUTE_ONLY = re.compile(_ATTRIBUTE)
 # One step below the context node with its predicates, or such a step in parentheses
 # followed by predicates of its own (a position, usually).
 _ONE_STEP = re.compile(r"\.//(?:\*|[\w-]+)\s*(\[.*\])", re.DOTALL)
