@@ -56,25 +56,25 @@ def extract_blocks(
     deduplication (its cache is process-wide, so it would drop text because another page
     had it); teaser cards, and whatever a site rule names, pruned first.
     """
-    from trafilatura import bare_extraction
+    from trafilatura.settings import Extractor
     from trafilatura.xml import xmltotxt
 
     from scraper import trafilatura_speedups
 
-    trafilatura_speedups.install()
-    document = bare_extraction(
-        tree,
+    # bare_extraction's options for these arguments (output "python", not fast).
+    options = Extractor(
+        output_format="python",
         url=url,
-        include_comments=False,
-        include_tables=True,
-        include_images=False,
-        include_links=False,
-        include_formatting=False,
-        deduplicate=False,
+        comments=False,
+        tables=True,
+        images=False,
+        links=False,
+        formatting=False,
+        dedup=False,
         with_metadata=False,
-        prune_xpath=[TEASER_CARDS_XPATH, *prune_xpath],
     )
-    body = getattr(document, "body", None)
+    prune = [TEASER_CARDS_XPATH, *prune_xpath]
+    body = trafilatura_speedups.extraction_body(tree, options, prune)
     if body is None:
         return []
     blocks: list[Block] = []

@@ -4,6 +4,7 @@ on real pages of the shared corpus (skipped when it is absent)."""
 
 from __future__ import annotations
 
+import weakref
 from copy import copy
 from typing import Any
 
@@ -226,3 +227,85 @@ def test_outermost_keeps_the_elements_no_other_one_contains() -> None:
     )
     chosen = {tree.get_element_by_id(name): None for name in ("c", "b", "e", "d", "g")}
     assert [e.get("id") for e in trafilatura_speedups.outermost(chosen)] == ["b", "d", "g"]
+
+
+def _pipeline_options(url: str | None = None) -> Any:
+    from trafilatura.settings import Extractor
+
+    return Extractor(output_format="python", url=url, comments=False, formatting=False)
+
+
+def _uncopied_and_published_bodies(tree: HtmlElement, prune: list[str]) -> tuple[str, str]:
+    """The body ``extraction_body`` gives for ``tree`` (which must come back unchanged),
+    and the one bare_extraction as published gives for a copy of it, serialised."""
+    from lxml.etree import tostring
+    from trafilatura import bare_extraction
+
+    assert trafilatura_speedups.install()
+    before = tostring(tree)
+    body = trafilatura_speedups.extraction_body(tree, _pipeline_options(), prune)
+    assert tostring(tree) == before
+    with trafilatura_speedups.suspended():
+        document = bare_extraction(copy(tree), options=_pipeline_options(), prune_xpath=prune)
+    published = getattr(document, "body", None)
+    return (
+        tostring(body).decode() if body is not None else "",
+        tostring(published).decode() if published is not None else "",
+    )
+
+
+def test_extraction_leaves_the_page_as_it_was_and_finds_what_bare_extraction_finds() -> None:
+    teaser = "<div class='teaser'><a href='/other'><h3>Another story</h3></a></div>"
+    comments = f"<div id='comments'><p>{LONG}</p></div>"
+    pages = [
+        # nothing to prune: the page is never copied
+        _page(f"<article><p>{LONG * 6}</p><p>{LONG * 4}</p></article>"),
+        # the caller's expression, and trafilatura's comment section, prune a copy
+        _page(f"<article><p>{LONG * 6}</p>{teaser}</article>{comments}"),
+        # no text: bare_extraction gives no body
+        _page("<div><span> </span></div>"),
+    ]
+    prune = ["//div[@class='teaser']"]
+    bodies = [_uncopied_and_published_bodies(tree, prune) for tree in pages]
+    for uncopied, published in bodies:
+        assert uncopied == published
+    assert "Another story" not in bodies[1][0] and LONG.strip() in bodies[1][0]
+    assert bodies[2] == ("", "")
+
+
+def test_a_tree_is_copied_only_before_the_first_expression_that_selects_something() -> None:
+    from lxml.etree import XPath
+
+    assert trafilatura_speedups.install()
+    tree = _page("<div class='keep'><p>text</p></div><div class='drop'><p>gone</p></div>")
+    nothing, drop = XPath("//div[@class='none']"), XPath("//div[@class='drop']")
+    trafilatura_speedups._borrowed = weakref.ref(tree)
+    try:
+        assert trafilatura_speedups._prune_copy_on_write(tree, [nothing]) is tree
+        pruned = trafilatura_speedups._prune_copy_on_write(tree, [nothing, drop])
+    finally:
+        trafilatura_speedups._borrowed = None
+    assert pruned is not tree
+    assert drop(tree) and not drop(pruned)
+    # a tree that is not borrowed is pruned in place, as trafilatura does
+    assert trafilatura_speedups._prune_copy_on_write(tree, [drop]) is tree and not drop(tree)
+
+
+@pytest.mark.corpus
+def test_extraction_without_a_copy_on_real_pages() -> None:
+    """Every fourth page of the dev corpus: the same body as bare_extraction, with the
+    pipeline's teaser-card expression, and the page unchanged."""
+    from scraper.extract import TEASER_CARDS_XPATH
+
+    if not dev_extraction_available():
+        pytest.skip("shared corpus (dev/extraction) not found")
+    checked = 0
+    for case in dev_extraction_cases()[1::4]:
+        try:
+            tree = parse_html(decode_html(case.body(), None))
+        except Exception:  # pages the pipeline refuses (empty, not HTML) are not compared
+            continue
+        uncopied, published = _uncopied_and_published_bodies(tree, [TEASER_CARDS_XPATH])
+        assert uncopied == published, case.url
+        checked += 1
+    assert checked > 200
