@@ -369,7 +369,16 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
     block itself."""
     global _borrowed
     core = _module("core")
-    if not install() or options.with_metadata or options.dedup or options.lang:
+    # Only a whole document is borrowed: every element an expression selects is then in
+    # ``tree``, whose copy has it at the same place.
+    whole_document = tree.getparent() is None
+    if (
+        not install()
+        or options.with_metadata
+        or options.dedup
+        or options.lang
+        or not whole_document
+    ):
         document = core.bare_extraction(tree, options=options, prune_xpath=prune_xpath)
         return getattr(document, "body", None)
     _borrowed = weakref.ref(tree)
@@ -406,12 +415,31 @@ def _prune_copy_on_write(
     if with_backup or not _is_borrowed(tree):
         return cast(HtmlElement, htmlprocessing.prune_unwanted_nodes(tree, nodelist, with_backup))
     for index, expression in enumerate(nodelist):
-        if expression(tree):
-            # Until here nothing was deleted, so the copy is what the expression saw.
+        selected = cast(list[HtmlElement], expression(tree))
+        if selected:
+            # Until here nothing was deleted: the copy is what the expression saw, and its
+            # elements stand where the selected ones stand in ``tree``.
+            copied = copy(tree)
+            for element in [counterpart(element, tree, copied) for element in selected]:
+                htmlprocessing.delete_element(element)
             return cast(
-                HtmlElement, htmlprocessing.prune_unwanted_nodes(copy(tree), nodelist[index:])
+                HtmlElement, htmlprocessing.prune_unwanted_nodes(copied, nodelist[index + 1 :])
             )
     return tree
+
+
+def counterpart(element: HtmlElement, tree: HtmlElement, copied: HtmlElement) -> HtmlElement:
+    """The element of ``copied`` (a copy of ``tree``) at the place ``element`` has in
+    ``tree``."""
+    steps: list[int] = []
+    while element is not tree:
+        parent = element.getparent()
+        assert parent is not None, "the element is not in the tree"
+        steps.append(parent.index(element))
+        element = parent
+    for step in reversed(steps):
+        copied = copied[step]
+    return copied
 
 
 # --------------------------------------------------------------------------- guarded pruning

@@ -291,6 +291,29 @@ def test_a_tree_is_copied_only_before_the_first_expression_that_selects_somethin
     assert trafilatura_speedups._prune_copy_on_write(tree, [drop]) is tree and not drop(tree)
 
 
+def test_the_copy_is_pruned_as_trafilatura_prunes_one() -> None:
+    """Selected elements nested in one another, with tails, deep in the page: the
+    borrowed tree's copy loses what trafilatura's own pruning of a copy loses."""
+    from lxml.etree import XPath, tostring
+    from trafilatura.htmlprocessing import prune_unwanted_nodes
+
+    assert trafilatura_speedups.install()
+    tree = _page(
+        "<div><section><p>one</p><aside class='x'>a<aside class='x'>b</aside>tail b</aside>"
+        "tail a<p>two</p></section><aside class='x'>c</aside>tail c</div><p>three</p>"
+    )
+    nodelist = [XPath(".//aside[@class='x']"), XPath(".//p[.='two']")]
+    published = tostring(prune_unwanted_nodes(copy(tree), nodelist))
+    before = tostring(tree)
+    trafilatura_speedups._borrowed = weakref.ref(tree)
+    try:
+        pruned = trafilatura_speedups._prune_copy_on_write(tree, nodelist)
+    finally:
+        trafilatura_speedups._borrowed = None
+    assert tostring(pruned) == published
+    assert tostring(tree) == before
+
+
 @pytest.mark.corpus
 def test_extraction_without_a_copy_on_real_pages() -> None:
     """Every fourth page of the dev corpus: the same body as bare_extraction, with the
