@@ -49,6 +49,32 @@ class FileWrite:
     relative_path: str  # "<YYYY-MM-DD>/<NNN>_<id>.txt", as stored in articles.file_path
 
 
+@dataclass
+class _Listing:
+    """The record files of one date folder as this process last saw them under the lock:
+    by article id, the largest sequence number, and the folder's modification time then
+    (a folder's time changes with every name added, renamed or removed in it)."""
+
+    modified_ns: int
+    names: dict[str, str]  # article id -> file name
+    last_sequence: int
+
+    def add(self, article_id: str, name: str) -> None:
+        self.names[article_id] = name
+        self.last_sequence = max(self.last_sequence, _sequence(name))
+
+    def remove(self, article_id: str) -> None:
+        name = self.names.pop(article_id, None)
+        if name is not None and _sequence(name) == self.last_sequence:
+            # As a fresh listing would: the number of a removed last file is free again.
+            self.last_sequence = max(map(_sequence, self.names.values()), default=-1)
+
+
+def _sequence(name: str) -> int:
+    match = RECORD_NAME.match(name)
+    return int(match["seq"]) if match is not None else -1
+
+
 def content_hash(text: str) -> str:
     """sha256 hex of a record's text, the hash that decides new / updated / unchanged."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -94,6 +120,9 @@ class FileStore:
         self.root = Path(root)
         self._mutex = threading.Lock()
         self._index: dict[str, Path] | None = None  # article id -> record file
+        # Date folder -> its listing: a write looks up the article and the next sequence
+        # number there without listing a folder that holds a day's articles each time.
+        self._listings: dict[Path, _Listing] = {}
         self._journal_inode = 0
         self._journal_offset = 0
 
@@ -111,9 +140,11 @@ class FileStore:
                 if _has_content(current, data):
                     return self._result("unchanged", current, digest)
                 _atomic_write(current, data, doc.id)
+                self._changed(folder)
                 return self._result("updated", current, digest)
             folder.mkdir(parents=True, exist_ok=True)
-            target = folder / f"{_next_sequence(folder):03d}_{doc.id}.txt"
+            sequence = self._listing(folder).last_sequence + 1
+            target = folder / f"{sequence:03d}_{doc.id}.txt"
             _atomic_write(target, data, doc.id)
             self._remember(doc.id, target)
             if current is None:
@@ -121,6 +152,7 @@ class FileStore:
             # The publication date moved: the new file exists before the old one goes,
             # so a reader always finds the article somewhere.
             current.unlink(missing_ok=True)
+            self._changed(current.parent, removed=doc.id)
             return self._result("updated", target, digest)
 
     def restore(self, doc: Document, relative_path: str | None = None) -> FileWrite | None:
@@ -208,11 +240,11 @@ class FileStore:
         path = self._indexed(article_id)
         if path is not None:
             return path
-        # Another process may have just written this article into the target folder.
-        for candidate in _folder_records(folder):
-            if record_id(candidate) == article_id:
-                self._index_put(article_id, candidate)
-                return candidate
+        # A file the index does not know (put there by something that keeps no journal).
+        name = self._listing(folder).names.get(article_id)
+        if name is not None and (folder / name).exists():
+            self._index_put(article_id, folder / name)
+            return folder / name
         if self._index is not None and article_id in self._index:
             # Indexed but gone: another writer moved it without a journal line we could
             # read (e.g. the journal was compacted). Rescan rather than duplicate.
@@ -228,6 +260,42 @@ class FileStore:
     def _index_put(self, article_id: str, path: Path) -> None:
         assert self._index is not None
         self._index[article_id] = path
+        listing = self._listings.get(path.parent)
+        if listing is not None:
+            listing.add(article_id, path.name)
+
+    def _listing(self, folder: Path) -> _Listing:
+        """The record files of ``folder``, listed again only when the folder changed
+        since this process last saw it; called with the lock held. Files other
+        writers add reach it through the journal (``_index_put``) even when the
+        folder's time, which has the resolution of the kernel's clock tick, did not
+        move."""
+        try:
+            modified = os.stat(folder).st_mtime_ns
+        except FileNotFoundError:
+            self._listings.pop(folder, None)
+            return _Listing(0, {}, -1)
+        listing = self._listings.get(folder)
+        if listing is None or listing.modified_ns != modified:
+            listing = _Listing(modified, {}, -1)
+            for name in os.listdir(folder):
+                match = RECORD_NAME.match(name)
+                if match is not None:
+                    listing.add(match["id"], name)
+            self._listings[folder] = listing
+        return listing
+
+    def _changed(self, folder: Path, removed: str | None = None) -> None:
+        """Bring the listing of ``folder`` up to date after this process changed it."""
+        listing = self._listings.get(folder)
+        if listing is None:
+            return
+        if removed is not None:
+            listing.remove(removed)
+        try:
+            listing.modified_ns = os.stat(folder).st_mtime_ns
+        except FileNotFoundError:
+            del self._listings[folder]
 
     def _catch_up(self) -> None:
         """Bring the index up to date: a full scan the first time, then the journal lines
@@ -259,6 +327,7 @@ class FileStore:
         """Index every record file under the root; called with the lock held, so no
         writer is active and any temporary file left behind is a crashed writer's."""
         index: dict[str, Path] = {}
+        self._listings.clear()
         if self.root.is_dir():
             for entry in os.scandir(self.root):
                 if _is_date_folder(entry):
@@ -286,6 +355,7 @@ class FileStore:
     def _remember(self, article_id: str, path: Path) -> None:
         """Index a new file and tell the other processes through the journal."""
         self._index_put(article_id, path)
+        self._changed(path.parent)
         journal = self.root / JOURNAL_NAME
         line = f"{article_id}\t{self.relative(path)}\n".encode()
         with journal.open("ab") as handle:

@@ -272,3 +272,59 @@ def test_asking_for_a_path_creates_nothing(tmp_path: Path) -> None:
     assert store.path_of(make(1).id) is None
     assert list(store.iter_files()) == []
     assert not (tmp_path / "articles").exists()
+
+
+def test_writes_into_one_folder_list_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A day's folder holds thousands of articles: listing it for every write made each
+    # write cost in proportion to the articles already there.
+    store = FileStore(tmp_path)
+    store.prepare()
+    listed: list[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: str | os.PathLike[str]) -> list[str]:
+        listed.append(os.fspath(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(files_module.os, "listdir", listdir)
+    results = [store.write(make(n)) for n in range(50)]
+
+    assert [r.path.name for r in results] == [f"{n:03d}_{make(n).id}.txt" for n in range(50)]
+    assert listed == [str(tmp_path / "2023-12-06")]
+
+
+def test_a_file_put_in_the_folder_by_hand_is_still_found(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    first = store.write(make(1))
+    by_hand = first.path.parent / f"007_{make(2).id}.txt"
+    by_hand.write_text(render(make(2)), encoding="utf-8")
+    # (a moment later than the store's own write: a folder's time moves in clock ticks)
+    seen = os.stat(by_hand.parent)
+    os.utime(by_hand.parent, ns=(seen.st_atime_ns, seen.st_mtime_ns + 1_000_000_000))
+
+    assert store.write(make(2)).status == "unchanged"
+    assert store.write(make(3)).path.name == f"008_{make(3).id}.txt"
+
+
+def test_another_writers_file_counts_even_when_the_folder_time_did_not_move(
+    tmp_path: Path,
+) -> None:
+    # Folder times move in clock ticks: two writes within one tick leave it as it was.
+    # The journal still tells the other writer which number is taken.
+    a, b = FileStore(tmp_path), FileStore(tmp_path)
+    b.write(make(1))
+    folder = tmp_path / "2023-12-06"
+    seen = os.stat(folder)
+    a.write(make(2))
+    os.utime(folder, ns=(seen.st_atime_ns, seen.st_mtime_ns))
+
+    result = b.write(make(3))
+
+    assert result.path.name == f"002_{make(3).id}.txt"
+    assert sorted(p.name for p in record_files(tmp_path)) == [
+        f"000_{make(1).id}.txt",
+        f"001_{make(2).id}.txt",
+        result.path.name,
+    ]
