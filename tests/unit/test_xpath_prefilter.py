@@ -5,6 +5,8 @@ and on real pages of the shared corpus (skipped when it is absent)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml.etree import XPath
 from lxml.html import HtmlElement
@@ -108,6 +110,69 @@ def test_an_and_keeps_the_parts_it_can_read() -> None:
     assert read is not None
     assert read.attributes == frozenset({"class"})
     assert read.possible("\nax\n") and not read.possible("\nab\n")
+
+
+def test_one_test_on_two_attributes_reads_both() -> None:
+    read = condition("re:test(@id, '^x') or re:test(@class, '^x')")
+    assert read is not None
+    assert read.attributes == frozenset({"id", "class"})
+
+
+VALUES = [
+    "\n" + "\n".join(values) + "\n"
+    for values in (
+        [],
+        ["entry-content", "main"],
+        ["art-contents x", "nav"],
+        ["post_entry", "postentry"],
+        ["post-entry"],
+        ["a bottom", "link"],
+        ["bottoms", "links", "unlink"],
+        ["Commentary", "comment-list"],
+        ["comments", "xComment"],
+        ["ad", "abbd", "ac", "acd"],
+        ["abd"],
+        ["abcd"],
+        ["x]y", "x)y", "x|y", "x(y"],
+        ["FullText", "AA"],
+        ["foo bar", "foobar"],
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "flags"),
+    [
+        # written out into alternatives, some of them plain strings
+        ("(?:entry|page|art)-content|article__content", ""),
+        ("mvp-(?:box|wrap)|post-?entry", ""),
+        ("(^|\\s)bottom|bottom(\\s|$)", ""),
+        ("(^|\\s)link(\\s|$)", ""),
+        ("^[Cc]omment(?!ary)|(?:article|post)-comments", ""),
+        ("^(?:[Cc]omment(?!ary)|comol)", ""),
+        # a quantified group or character stays as it is
+        ("a(?:b|c)?d", ""),
+        ("ab+d|a(?:bb)*d", ""),
+        ("a(?:bc)*d", ""),
+        ("a(b|c)+d", ""),
+        # classes and escapes holding parentheses or bars
+        ("x[)|(]y", ""),
+        ("x\\)y|x\\|y", ""),
+        ("\\bbar", ""),
+        # ignoring case: no literal to look for first
+        ("fulltext|(?:aa|bb)", "i"),
+        # read as a whole: a count, an escape of several characters, a named group
+        ("a{2}|ad", ""),
+        ("\\x41", ""),
+        ("(?P<n>foo) ?bar", ""),
+    ],
+)
+def test_a_pattern_is_possible_exactly_where_it_matches(pattern: str, flags: str) -> None:
+    read = condition(f"re:test(@class, '{pattern}'" + (f", '{flags}')" if flags else ")"))
+    assert read is not None
+    compiled = re.compile(pattern, re.MULTILINE | (re.IGNORECASE if flags else 0))
+    for values in VALUES:
+        assert read.possible(values) is (compiled.search(values) is not None), values
 
 
 def test_trafilatura_expressions_are_prefiltered_where_their_shape_allows() -> None:
