@@ -71,3 +71,30 @@ def test_the_declaration_wins_over_a_short_or_unsure_text() -> None:
 def test_the_configured_language_wins_over_everything() -> None:
     tree = fromstring("<html lang='en'><body><p>x</p></body></html>")
     assert choose_language("pt-BR", tree, NORWEGIAN) == "pt"
+
+
+def test_the_shared_language_model_guesses_as_py3langid_does() -> None:
+    """The model's tokenizer tables are kept as machine integers (so that workers
+    sharing them with their fork server do not copy them); every guess, and its
+    confidence, is py3langid's own."""
+    from array import array
+
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from scraper.language import _identifier
+
+    published = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    ours = _identifier()
+    assert isinstance(ours._rowbase, array) and isinstance(ours.tk_output, array)
+    texts = [
+        "The minister announced a new budget for public schools on Tuesday.",
+        "O ministério anunciou nesta terça-feira um novo orçamento para as escolas.",
+        "Министерство объявило о новом бюджете для государственных школ.",
+        "교육부는 화요일 공립학교를 위한 새 예산을 발표했다.",
+        "政府は火曜日、公立学校の新しい予算を発表した。",
+        "ALL CAPITALS HEADLINE ABOUT THE ECONOMY",
+        "x",
+        "",
+    ]
+    for text in texts:
+        assert ours.classify(text) == published.classify(text), text
