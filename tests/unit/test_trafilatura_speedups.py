@@ -332,3 +332,52 @@ def test_extraction_without_a_copy_on_real_pages() -> None:
         assert uncopied == published, case.url
         checked += 1
     assert checked > 200
+
+
+def _readability_length(tree: HtmlElement) -> int:
+    """The length of readability's text as trafilatura's comparison measures it."""
+    from lxml.html import tostring
+    from trafilatura.external import try_readability
+    from trafilatura.utils import trim
+
+    algo = try_readability(copy(tree))
+    return len(trim(tostring(algo, method="text", encoding="utf-8").decode("utf-8")))
+
+
+def test_the_text_readability_drops_as_unlikely_is_left_out_of_its_bound() -> None:
+    assert trafilatura_speedups.install()
+    tree = _page(
+        f"<div class='Sidebar'><p>{LONG}</p><div class='footer'><p>inner</p></div></div>tail"
+        f"<div class='sidebar-content'><p>{LONG}</p></div>"  # "content" saves it
+        f"<div id='menu'><p>by id only</p></div>"
+        f"<article><p>{LONG * 2}</p></article>"
+    )
+    # the outer sidebar once (its nested footer inside it), not its tail, not the
+    # saved one; an element named unlikely by its id alone is not counted
+    assert (
+        trafilatura_speedups.unlikely_text_measure(tree) == len(LONG.strip()) + 1 + len("inner") + 1
+    )
+    tight = trafilatura_speedups.readability_text_bound(tree, without_unlikely=True)
+    assert tight == trafilatura_speedups.readability_text_bound(tree) - len(LONG) - len("inner ")
+    assert _readability_length(tree) <= tight
+
+
+@pytest.mark.corpus
+def test_readability_text_never_exceeds_the_tighter_bound_on_real_pages() -> None:
+    """The bound must hold wherever it lets the comparison be skipped: every fourth dev
+    page, and it is tighter than the first bound on many of them."""
+    if not dev_extraction_available():
+        pytest.skip("shared corpus (dev/extraction) not found")
+    assert trafilatura_speedups.install()
+    checked = tighter = 0
+    for case in dev_extraction_cases()[2::4]:
+        try:
+            tree = parse_html(decode_html(case.body(), None))
+        except Exception:  # pages the pipeline refuses (empty, not HTML) are not compared
+            continue
+        tight = trafilatura_speedups.readability_text_bound(tree, without_unlikely=True)
+        assert _readability_length(tree) <= tight, case.url
+        checked += 1
+        tighter += tight < trafilatura_speedups.readability_text_bound(tree)
+    assert checked > 200
+    assert tighter > checked // 2
