@@ -498,26 +498,31 @@ def _prune_copy_on_write(
             # Until here nothing was deleted: the copy is what the expression saw, and its
             # elements stand where the selected ones stand in ``tree``.
             copied = copy(tree)
-            for element in [counterpart(element, tree, copied) for element in selected]:
-                htmlprocessing.delete_element(element)
-            return cast(
-                HtmlElement, htmlprocessing.prune_unwanted_nodes(copied, nodelist[index + 1 :])
-            )
+            counterparts = [counterpart(element, tree, copied) for element in selected]
+            rest = nodelist[index + 1 :]
+            if None in counterparts:  # a node outside the root (a comment before it)
+                rest = nodelist[index:]
+            else:
+                for element in counterparts:
+                    htmlprocessing.delete_element(element)
+            return cast(HtmlElement, htmlprocessing.prune_unwanted_nodes(copied, rest))
     return tree
 
 
-def counterpart(element: HtmlElement, tree: HtmlElement, copied: HtmlElement) -> HtmlElement:
-    """The element of ``copied`` (a copy of ``tree``) at the place ``element`` has in
-    ``tree``."""
+def counterpart(element: HtmlElement, tree: HtmlElement, copied: HtmlElement) -> Any | None:
+    """The node of ``copied`` (a copy of ``tree``) at the place ``element`` has in
+    ``tree``; None when ``element`` is not below ``tree``."""
     steps: list[int] = []
     while element is not tree:
         parent = element.getparent()
-        assert parent is not None, "the element is not in the tree"
+        if parent is None:
+            return None
         steps.append(parent.index(element))
         element = parent
+    found: Any = copied
     for step in reversed(steps):
-        copied = copied[step]
-    return copied
+        found = found[step]
+    return found
 
 
 # --------------------------------------------------------------------------- guarded pruning

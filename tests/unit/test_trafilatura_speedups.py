@@ -381,3 +381,22 @@ def test_readability_text_never_exceeds_the_tighter_bound_on_real_pages() -> Non
         tighter += tight < trafilatura_speedups.readability_text_bound(tree)
     assert checked > 200
     assert tighter > checked // 2
+
+
+def test_an_expression_reaching_outside_the_root_prunes_the_copy_as_trafilatura_does() -> None:
+    # A site rule may drop comments: one stands before <html>, outside the root element.
+    from lxml.etree import XPath, tostring
+    from trafilatura.htmlprocessing import prune_unwanted_nodes
+
+    assert trafilatura_speedups.install()
+    tree = parse_html("<!-- before --><html><body><!-- inside --><p>text</p></body></html>")
+    nodelist = [XPath("//comment()")]
+    assert len(nodelist[0](tree)) == 2
+    published = tostring(prune_unwanted_nodes(copy(tree), nodelist))
+    trafilatura_speedups._borrowed = weakref.ref(tree)
+    try:
+        pruned = trafilatura_speedups._prune_copy_on_write(tree, nodelist)
+    finally:
+        trafilatura_speedups._borrowed = None
+    assert tostring(pruned) == published
+    assert len(nodelist[0](tree)) == 2  # the page itself is untouched
