@@ -273,18 +273,23 @@ def test_extraction_leaves_the_page_as_it_was_and_finds_what_bare_extraction_fin
     assert bodies[2] == ("", "")
 
 
+def _prune_borrowed(tree: HtmlElement, nodelist: list[Any]) -> HtmlElement:
+    """trafilatura's pruning of ``tree`` as ``extraction_body`` has it, borrowed."""
+    trafilatura_speedups._borrowed = weakref.ref(tree)
+    try:
+        return trafilatura_speedups._prune_copy_on_write(tree, nodelist)
+    finally:
+        trafilatura_speedups._borrowed = None
+
+
 def test_a_tree_is_copied_only_before_the_first_expression_that_selects_something() -> None:
     from lxml.etree import XPath
 
     assert trafilatura_speedups.install()
     tree = _page("<div class='keep'><p>text</p></div><div class='drop'><p>gone</p></div>")
     nothing, drop = XPath("//div[@class='none']"), XPath("//div[@class='drop']")
-    trafilatura_speedups._borrowed = weakref.ref(tree)
-    try:
-        assert trafilatura_speedups._prune_copy_on_write(tree, [nothing]) is tree
-        pruned = trafilatura_speedups._prune_copy_on_write(tree, [nothing, drop])
-    finally:
-        trafilatura_speedups._borrowed = None
+    assert _prune_borrowed(tree, [nothing]) is tree
+    pruned = _prune_borrowed(tree, [nothing, drop])
     assert pruned is not tree
     assert drop(tree) and not drop(pruned)
     # a tree that is not borrowed is pruned in place, as trafilatura does
@@ -305,11 +310,7 @@ def test_the_copy_is_pruned_as_trafilatura_prunes_one() -> None:
     nodelist = [XPath(".//aside[@class='x']"), XPath(".//p[.='two']")]
     published = tostring(prune_unwanted_nodes(copy(tree), nodelist))
     before = tostring(tree)
-    trafilatura_speedups._borrowed = weakref.ref(tree)
-    try:
-        pruned = trafilatura_speedups._prune_copy_on_write(tree, nodelist)
-    finally:
-        trafilatura_speedups._borrowed = None
+    pruned = _prune_borrowed(tree, nodelist)
     assert tostring(pruned) == published
     assert tostring(tree) == before
 
@@ -393,10 +394,6 @@ def test_an_expression_reaching_outside_the_root_prunes_the_copy_as_trafilatura_
     nodelist = [XPath("//comment()")]
     assert len(nodelist[0](tree)) == 2
     published = tostring(prune_unwanted_nodes(copy(tree), nodelist))
-    trafilatura_speedups._borrowed = weakref.ref(tree)
-    try:
-        pruned = trafilatura_speedups._prune_copy_on_write(tree, nodelist)
-    finally:
-        trafilatura_speedups._borrowed = None
+    pruned = _prune_borrowed(tree, nodelist)
     assert tostring(pruned) == published
     assert len(nodelist[0](tree)) == 2  # the page itself is untouched
