@@ -63,6 +63,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import threading
 import weakref
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -427,9 +428,16 @@ def _strings(xpath: etree.XPath, tree: HtmlElement) -> list[str]:
 
 # --------------------------------------------------------------------------- the page, uncopied
 
-# The caller's tree while ``extraction_body`` extracts from it without a copy (weakly
-# held: a page's tree must not outlive its extraction because of this module).
-_borrowed: weakref.ref[HtmlElement] | None = None
+
+class _Borrowed(threading.local):
+    """The caller's tree while ``extraction_body`` extracts from it without a copy, per
+    thread (weakly held: a page's tree must not outlive its extraction because of this
+    module)."""
+
+    tree: weakref.ref[HtmlElement] | None = None
+
+
+_borrowed = _Borrowed()
 
 
 def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> Any | None:
@@ -445,7 +453,6 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
     something, so ``tree`` stays as it was and most pages are never copied. The text of
     the whole body, which bare_extraction also renders, is not: the caller renders each
     block itself."""
-    global _borrowed
     core = _module("core")
     # Only a whole document is borrowed: every element an expression selects is then in
     # ``tree``, whose copy has it at the same place.
@@ -459,7 +466,7 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
     ):
         document = core.bare_extraction(tree, options=options, prune_xpath=prune_xpath)
         return getattr(document, "body", None)
-    _borrowed = weakref.ref(tree)
+    _borrowed.tree = weakref.ref(tree)
     try:
         pruned = core.prune_unwanted_nodes(tree, [etree.XPath(x) for x in prune_xpath])
         body, text, _comments, comments_text = core.trafilatura_sequence(
@@ -468,7 +475,7 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
     except (TypeError, ValueError):  # what bare_extraction turns into None
         return None
     finally:
-        _borrowed = None
+        _borrowed.tree = None
     if options.max_tree_size and len(body) > options.max_tree_size:
         etree.strip_tags(body, "hi")
         if len(body) > options.max_tree_size:
@@ -480,7 +487,7 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
 
 
 def _is_borrowed(tree: HtmlElement) -> bool:
-    return _borrowed is not None and _borrowed() is tree
+    return _borrowed.tree is not None and _borrowed.tree() is tree
 
 
 def _prune_copy_on_write(

@@ -275,11 +275,11 @@ def test_extraction_leaves_the_page_as_it_was_and_finds_what_bare_extraction_fin
 
 def _prune_borrowed(tree: HtmlElement, nodelist: list[Any]) -> HtmlElement:
     """trafilatura's pruning of ``tree`` as ``extraction_body`` has it, borrowed."""
-    trafilatura_speedups._borrowed = weakref.ref(tree)
+    trafilatura_speedups._borrowed.tree = weakref.ref(tree)
     try:
         return trafilatura_speedups._prune_copy_on_write(tree, nodelist)
     finally:
-        trafilatura_speedups._borrowed = None
+        trafilatura_speedups._borrowed.tree = None
 
 
 def test_a_tree_is_copied_only_before_the_first_expression_that_selects_something() -> None:
@@ -397,3 +397,22 @@ def test_an_expression_reaching_outside_the_root_prunes_the_copy_as_trafilatura_
     pruned = _prune_borrowed(tree, nodelist)
     assert tostring(pruned) == published
     assert len(nodelist[0](tree)) == 2  # the page itself is untouched
+
+
+def test_a_borrowed_tree_is_borrowed_in_its_own_thread_only() -> None:
+    # Another thread extracting meanwhile must prune its own pages as trafilatura does.
+    import threading
+
+    tree = _page("<p>text</p>")
+    trafilatura_speedups._borrowed.tree = weakref.ref(tree)
+    try:
+        seen: list[bool] = []
+        other = threading.Thread(
+            target=lambda: seen.append(trafilatura_speedups._is_borrowed(tree))
+        )
+        other.start()
+        other.join()
+        assert trafilatura_speedups._is_borrowed(tree)
+    finally:
+        trafilatura_speedups._borrowed.tree = None
+    assert seen == [False]
