@@ -575,9 +575,13 @@ def test_a_recent_article_that_changes_is_picked_up_and_an_old_one_left_alone(
             "SELECT content FROM article_versions WHERE article_id = ?", (fresh_id,)
         ).fetchall()
         [current] = db.execute("SELECT content FROM articles WHERE id = ?", (fresh_id,))
-        runs = [json.loads(c) for (c,) in db.execute("SELECT counts FROM crawl_runs")]
+        runs = [json.loads(c) for (c,) in db.execute("SELECT counts FROM crawl_runs ORDER BY id")]
     assert versions and all(correction not in content for (content,) in versions)
     assert correction in current[0]
     assert sum(run["updated"] for run in runs) >= 1
     assert sum(run["unchanged"] for run in runs) >= 2
-    assert not any(run["failed"] for run in runs), runs
+    # The source is crawled every second, so the test's own stop may cut the last run
+    # short: that run says so, and no run failed for any other reason.
+    *finished, last = runs
+    assert not any(run["failed"] for run in finished), runs
+    assert set(last["failed"]) <= {"stopped at shutdown"}, runs
