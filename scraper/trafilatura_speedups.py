@@ -77,7 +77,7 @@ from typing import Any, cast
 from lxml import etree
 from lxml.html import HtmlElement
 
-from scraper.xpath_prefilter import prefiltered
+from scraper.xpath_prefilter import joined_values, prefiltered
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ _IFRAMES = etree.XPath("count(.//iframe)")
 # What readability writes into each video iframe it keeps, and the space around it.
 _VIDEO_MARK_CHARS = len(" VIDEO ")
 _PARAGRAPH_TEXT = etree.XPath(".//p//text()", smart_strings=False)
-_CLASS_AND_ID_VALUES = etree.XPath(".//@class|.//@id", smart_strings=False)
+_CLASS_AND_ID = frozenset({"class", "id"})
 # The values as strings that know their element.
 _CLASS_VALUES = etree.XPath("descendant-or-self::*/@class")
 
@@ -295,25 +295,25 @@ def comparison_cannot_change(body: Any, text: str, tree: HtmlElement, options: A
         return False
     if len(body.findall(".//table")) > len(body.findall(".//p")):
         return False
-    # The cheap bound first; the one that reads class and id values only where needed.
-    if 2 * len(text) >= readability_text_bound(tree):
-        return True
-    return 2 * len(text) >= readability_text_bound(tree, without_unlikely=True)
+    return any(2 * len(text) >= bound for bound in readability_text_bounds(tree))
 
 
-def readability_text_bound(tree: HtmlElement, without_unlikely: bool = False) -> int:
-    """An upper bound of the length of readability's text for ``tree``: the page's text
-    without scripts and styles, whitespace collapsed as trafilatura's ``trim`` does,
-    plus the "VIDEO" readability writes into each iframe. With ``without_unlikely``,
-    also without the text of the elements readability drops before it looks for the
-    article ("unlikely candidates": a class or id naming a comment section, a footer,
-    a menu, a sidebar...), which on many pages is most of what is not the article."""
+def readability_text_bounds(tree: HtmlElement) -> Iterator[int]:
+    """Upper bounds of the length of readability's text for ``tree``, each tighter and
+    dearer than the one before (computed as they are asked for):
+
+    - the page's text without scripts and styles, whitespace collapsed as trafilatura's
+      ``trim`` does, plus the "VIDEO" readability writes into each iframe;
+    - the same without the text of the elements readability drops before it looks for
+      the article ("unlikely candidates": a class or id naming a comment section, a
+      footer, a menu, a sidebar...), which on many pages is most of what is not the
+      article."""
     iframes = _IFRAMES(tree)
     assert isinstance(iframes, float)  # XPath count() is a number
-    bound = visible_text_bound(tree)
-    if without_unlikely:
-        bound = max(bound - unlikely_text_measure(tree), 0)
-    return bound + _VIDEO_MARK_CHARS * int(iframes)
+    video_marks = _VIDEO_MARK_CHARS * int(iframes)
+    visible = visible_text_bound(tree)
+    yield visible + video_marks
+    yield max(visible - unlikely_text_measure(tree), 0) + video_marks
 
 
 def unlikely_text_measure(tree: HtmlElement) -> int:
@@ -603,6 +603,6 @@ class _BasicCleaning:
         self.without_consent = etree.XPath(source[: source.index("|.//*[re:test")])
 
     def __call__(self, tree: HtmlElement) -> Any:
-        if self.consent.search("\n".join(_strings(_CLASS_AND_ID_VALUES, tree))):
+        if self.consent.search(joined_values(tree, _CLASS_AND_ID)):
             return self.original(tree)
         return self.without_consent(tree)

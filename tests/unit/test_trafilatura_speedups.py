@@ -51,7 +51,8 @@ def test_readability_bound_counts_visible_text_nodes_stripped_and_video_marks() 
     # the visible nodes "T" (the title counts: readability could in principle keep it),
     # "one   two" and "three", stripped, one space after each but the last: at least
     # "T one two three" collapsed; plus " VIDEO "
-    assert trafilatura_speedups.readability_text_bound(tree) == len("T one   two three") + 7
+    first, _ = trafilatura_speedups.readability_text_bounds(tree)
+    assert first == len("T one   two three") + 7
 
 
 def test_comparison_is_skipped_only_when_readability_cannot_win() -> None:
@@ -358,8 +359,8 @@ def test_the_text_readability_drops_as_unlikely_is_left_out_of_its_bound() -> No
     assert (
         trafilatura_speedups.unlikely_text_measure(tree) == len(LONG.strip()) + 1 + len("inner") + 1
     )
-    tight = trafilatura_speedups.readability_text_bound(tree, without_unlikely=True)
-    assert tight == trafilatura_speedups.readability_text_bound(tree) - len(LONG) - len("inner ")
+    first, tight = trafilatura_speedups.readability_text_bounds(tree)
+    assert tight == first - len(LONG) - len("inner ")
     assert _readability_length(tree) <= tight
 
 
@@ -376,10 +377,10 @@ def test_readability_text_never_exceeds_the_tighter_bound_on_real_pages() -> Non
             tree = parse_html(decode_html(case.body(), None))
         except Exception:  # pages the pipeline refuses (empty, not HTML) are not compared
             continue
-        tight = trafilatura_speedups.readability_text_bound(tree, without_unlikely=True)
+        first, tight = trafilatura_speedups.readability_text_bounds(tree)
         assert _readability_length(tree) <= tight, case.url
         checked += 1
-        tighter += tight < trafilatura_speedups.readability_text_bound(tree)
+        tighter += tight < first
     assert checked > 200
     assert tighter > checked // 2
 
