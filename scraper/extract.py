@@ -292,12 +292,13 @@ def read_metadata(tree: HtmlElement) -> PageMetadata:
     metas = _MetaTags(tree)
     og_title = metas.first("og:title", "twitter:title")
     head_title = _first_text(tree.xpath("//head/title"))
+    jsonld_headline = _jsonld_text(jsonld.get("headline"))
     # The titles the page declares, which its headline element shows.
-    declared = (og_title, _jsonld_text(jsonld.get("headline")), head_title)
+    declared = (og_title, jsonld_headline, head_title)
     headings = _Headings.of(tree)
     return PageMetadata(
         og_title=og_title,
-        jsonld_headline=_jsonld_text(jsonld.get("headline")) or _jsonld_text(jsonld.get("name")),
+        jsonld_headline=jsonld_headline or _jsonld_text(jsonld.get("name")),
         # A page-level <h1> often holds the logo; the one in <article>/<main> is the headline.
         h1=_first_text(headings.h1_in_article) or _first_text(headings.h1_in_body),
         html_title=head_title or _first_text(tree.xpath("//title")),
