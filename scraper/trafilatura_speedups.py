@@ -349,10 +349,7 @@ def unlikely_text_measure(tree: HtmlElement) -> int:
         attributes = attributes.lower()
         if unlikely.search(attributes) and not likely_after_all.search(attributes):
             dropped[element] = None
-    return sum(
-        sum(len(node.strip()) + 1 for node in _strings(_VISIBLE_TEXT_NODES, element))
-        for element in outermost(dropped)
-    )
+    return sum(_text_measure(element) for element in outermost(dropped))
 
 
 @lru_cache(maxsize=1)
@@ -391,11 +388,16 @@ def visible_text_bound(tree: HtmlElement) -> int:
     record = _last_extraction
     if record is not None and record.tree() is tree and record.visible is not None:
         return record.visible
-    nodes = _strings(_VISIBLE_TEXT_NODES, tree)
-    bound = max(sum(len(node.strip()) + 1 for node in nodes) - 1, 0)
+    bound = max(_text_measure(tree) - 1, 0)
     if record is not None and record.tree() is tree:
         record.visible = bound
     return bound
+
+
+def _text_measure(element: HtmlElement) -> int:
+    """Each text node below ``element`` (its own text, not its tail) that is not only
+    whitespace, without scripts and styles: its stripped length plus one."""
+    return sum(len(node.strip()) + 1 for node in _strings(_VISIBLE_TEXT_NODES, element))
 
 
 def _html2txt_for_escalation(content: Any, clean: bool = True) -> str:
