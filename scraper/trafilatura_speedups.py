@@ -141,7 +141,7 @@ def install() -> bool:
     _replace(core, "_extract_and_compare", _extract_and_compare)
     _replace(core, "html2txt", _html2txt_for_escalation)
     _replace(main_extractor, "prune_unwanted_nodes", _prune_unwanted_nodes)
-    _replace(core, "prune_unwanted_nodes", _prune_copy_on_write)
+    _replace(core, "prune_unwanted_nodes", _prune_unwanted_nodes)
     _replace(baseline, "BASIC_CLEAN_XPATH", _BasicCleaning(baseline.BASIC_CLEAN_XPATH, consent))
     _faster_xpaths(_module("xpaths"))
     stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
@@ -451,7 +451,7 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
     because its first steps delete elements from the raw tree: the ``prune_xpath``
     matches, trafilatura's "infinite scroll" blocks and, with comments off, comment
     sections. Every later step copies what it changes. Here those deletions go through
-    ``_prune_copy_on_write``, which copies the tree only when an expression selects
+    ``_prune_unwanted_nodes``, which copies the tree only when an expression selects
     something, so ``tree`` stays as it was and most pages are never copied. The text of
     the whole body, which bare_extraction also renders, is not: the caller renders each
     block itself."""
@@ -470,7 +470,7 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
         return getattr(document, "body", None)
     _borrowed.tree = weakref.ref(tree)
     try:
-        pruned = core.prune_unwanted_nodes(tree, [etree.XPath(x) for x in prune_xpath])
+        pruned = core.prune_unwanted_nodes(tree, [_compiled(x) for x in prune_xpath])
         body, text, _comments, comments_text = core.trafilatura_sequence(
             pruned, options, options.url
         )
@@ -488,19 +488,38 @@ def extraction_body(tree: HtmlElement, options: Any, prune_xpath: list[str]) -> 
     return body
 
 
+@lru_cache(maxsize=64)
+def _compiled(path: str) -> etree.XPath:
+    # The caller's expressions are the same on every page (the teaser cards, a site's).
+    return etree.XPath(path)
+
+
 def _is_borrowed(tree: HtmlElement) -> bool:
     return _borrowed.tree is not None and _borrowed.tree() is tree
 
 
-def _prune_copy_on_write(
+def _prune_unwanted_nodes(
     tree: HtmlElement, nodelist: list[etree.XPath], with_backup: bool = False
 ) -> HtmlElement:
-    """trafilatura's ``prune_unwanted_nodes`` as its ``core`` calls it (using what it
-    returns), except on the tree ``extraction_body`` borrowed: that one is copied
-    before the first expression that selects something, and the copy pruned."""
+    """Stands in for trafilatura's ``htmlprocessing.prune_unwanted_nodes``, in its
+    ``core`` and its main extractor: the same deletions, and the same tree returned but
+    where a copy stands in for a borrowed one.
+
+    - ``with_backup`` (the main extractor): see ``_prune_outermost``.
+    - The tree ``extraction_body`` borrowed (``core``): see ``_prune_copy_on_write``.
+    - Otherwise trafilatura's own function runs."""
+    if with_backup:
+        return _prune_outermost(tree, nodelist)
+    if _is_borrowed(tree):
+        return _prune_copy_on_write(tree, nodelist)
+    return cast(HtmlElement, _module("htmlprocessing").prune_unwanted_nodes(tree, nodelist))
+
+
+def _prune_copy_on_write(tree: HtmlElement, nodelist: list[etree.XPath]) -> HtmlElement:
+    """trafilatura's pruning of the tree ``extraction_body`` borrowed: it is copied
+    before the first expression that selects something, and the copy pruned (and
+    returned, as trafilatura's callers use what the function returns)."""
     htmlprocessing = _module("htmlprocessing")
-    if with_backup or not _is_borrowed(tree):
-        return cast(HtmlElement, htmlprocessing.prune_unwanted_nodes(tree, nodelist, with_backup))
     for index, expression in enumerate(nodelist):
         selected = cast(list[HtmlElement], expression(tree))
         if selected:
@@ -537,18 +556,12 @@ def counterpart(element: HtmlElement, tree: HtmlElement, copied: HtmlElement) ->
 # --------------------------------------------------------------------------- guarded pruning
 
 
-def _prune_unwanted_nodes(
-    tree: HtmlElement, nodelist: list[etree.XPath], with_backup: bool = False
-) -> HtmlElement:
-    """trafilatura's ``htmlprocessing.prune_unwanted_nodes`` as its main extractor calls it.
-
-    With ``with_backup`` it deletes the outermost of the elements the expressions select,
-    unless no more than a seventh of the tree's text would be left. trafilatura finds the
-    outermost ones by walking all ancestors of every selected element; ``outermost``
-    walks each ancestor once. Without ``with_backup`` trafilatura's own function runs."""
+def _prune_outermost(tree: HtmlElement, nodelist: list[etree.XPath]) -> HtmlElement:
+    """trafilatura's pruning ``with_backup``: it deletes the outermost of the elements
+    the expressions select, unless no more than a seventh of the tree's text would be
+    left. trafilatura finds the outermost ones by walking all ancestors of every
+    selected element; ``outermost`` walks each ancestor once."""
     htmlprocessing = _module("htmlprocessing")
-    if not with_backup:
-        return cast(HtmlElement, htmlprocessing.prune_unwanted_nodes(tree, nodelist))
     selected = dict.fromkeys(
         element for expression in nodelist for element in cast(list[HtmlElement], expression(tree))
     )

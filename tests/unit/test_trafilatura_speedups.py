@@ -278,7 +278,7 @@ def _prune_borrowed(tree: HtmlElement, nodelist: list[Any]) -> HtmlElement:
     """trafilatura's pruning of ``tree`` as ``extraction_body`` has it, borrowed."""
     trafilatura_speedups._borrowed.tree = weakref.ref(tree)
     try:
-        return trafilatura_speedups._prune_copy_on_write(tree, nodelist)
+        return trafilatura_speedups._prune_unwanted_nodes(tree, nodelist)
     finally:
         trafilatura_speedups._borrowed.tree = None
 
@@ -294,7 +294,7 @@ def test_a_tree_is_copied_only_before_the_first_expression_that_selects_somethin
     assert pruned is not tree
     assert drop(tree) and not drop(pruned)
     # a tree that is not borrowed is pruned in place, as trafilatura does
-    assert trafilatura_speedups._prune_copy_on_write(tree, [drop]) is tree and not drop(tree)
+    assert trafilatura_speedups._prune_unwanted_nodes(tree, [drop]) is tree and not drop(tree)
 
 
 def test_the_copy_is_pruned_as_trafilatura_prunes_one() -> None:
