@@ -135,32 +135,34 @@ class _Pattern(Condition):
         return ("re", self.pattern.pattern, self.pattern.flags)
 
 
-class _AnyOf(Condition):
+class _Combination(Condition):
+    """Conditions joined by ``operator`` (``_AnyOf``, ``_AllOf``)."""
+
     __slots__ = ("parts",)
+    operator = ""
 
     def __init__(self, parts: tuple[Condition, ...], attributes: frozenset[str]) -> None:
         super().__init__(attributes)
         self.parts = parts
+
+    def key(self) -> tuple[object, ...]:
+        return (self.operator, *(p.key() for p in self.parts))
+
+
+class _AnyOf(_Combination):
+    __slots__ = ()
+    operator = "or"
 
     def possible(self, values: str) -> bool:
         return any(part.possible(values) for part in self.parts)
 
-    def key(self) -> tuple[object, ...]:
-        return ("or", *(p.key() for p in self.parts))
 
-
-class _AllOf(Condition):
-    __slots__ = ("parts",)
-
-    def __init__(self, parts: tuple[Condition, ...], attributes: frozenset[str]) -> None:
-        super().__init__(attributes)
-        self.parts = parts
+class _AllOf(_Combination):
+    __slots__ = ()
+    operator = "and"
 
     def possible(self, values: str) -> bool:
         return all(part.possible(values) for part in self.parts)
-
-    def key(self) -> tuple[object, ...]:
-        return ("and", *(p.key() for p in self.parts))
 
 
 def prefiltered(expression: etree.XPath, namespaces: dict[str, str] | None = None) -> etree.XPath:
