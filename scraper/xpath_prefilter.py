@@ -183,7 +183,6 @@ class PrefilteredXPath(etree.XPath):
         self, path: str, conditions: list[Condition], namespaces: dict[str, str] | None = None
     ) -> None:
         super().__init__(path, namespaces=namespaces)
-        self.conditions = conditions
         self.condition = _all_of(conditions)
         self.attributes = self.condition.attributes
         self._readers = _values_xpaths(self.attributes)
