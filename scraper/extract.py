@@ -277,6 +277,8 @@ class PageMetadata:
     image: str | None = None
     section: str | None = None
     tags: tuple[str, ...] = ()
+    # The main JSON-LD object's articleBody as written (scraper.declared_body reads it).
+    article_body: str | None = None
 
     @property
     def headlines(self) -> tuple[str, ...]:
@@ -308,8 +310,14 @@ def read_metadata(tree: HtmlElement) -> PageMetadata:
         authors=_authors(metas, objects),
         dates=_date_clues(tree, objects, metas, headings, declared, month_first),
         month_first=month_first,
+        article_body=_article_body(jsonld),
         **_page_details(metas, jsonld),
     )
+
+
+def _article_body(jsonld: dict[str, Any]) -> str | None:
+    value = jsonld.get("articleBody")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 # Meta tags of the page's image, section and tags (issue 11), most trusted first.

@@ -29,6 +29,7 @@ from scraper.dates import (
     to_output_zone,
     url_candidates,
 )
+from scraper.declared_body import preferred_paragraphs
 from scraper.document import Document
 from scraper.extract import (
     PageMetadata,
@@ -211,6 +212,12 @@ def article_text(tree: HtmlElement, url: str, metadata: PageMetadata, discovery:
         prune_xpath=rule.drop_xpaths() if rule is not None else (),
     )
     content = join_paragraphs(blocks)
+    if rule is None:
+        # A site rule says where the body is; without one the page's own JSON-LD copy of
+        # its body may be the better candidate (scraper.declared_body says when).
+        declared = preferred_paragraphs(content, metadata)
+        if declared is not None:
+            content = join_paragraphs(declared)
     if len(_NOT_ALPHANUMERIC.sub("", content[: 4 * MIN_ARTICLE_CHARS])) < MIN_ARTICLE_CHARS:
         raise UnusablePage("no article text")
     return content
