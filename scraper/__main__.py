@@ -1,3 +1,3 @@
-from scraper.cli import main
+from scraper.command import main
 
 main()

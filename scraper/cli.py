@@ -250,10 +250,11 @@ def crawl(
         chosen, broken = select_sources(loaded, source_ids or [], all_)
         configured = list(loaded.sources.values())
     since_time = since_option(since, settings)
-    from scraper.workers import start_fork_server
+    from scraper.forkserver import start_fork_server
 
     # The extraction workers' imports take longest: started before Scrapy's own imports
-    # (scraper.crawl) and the crawl's start, which overlap with them.
+    # (scraper.crawl) and the crawl's start, which overlap with them (scraper.command
+    # started it before this module's imports already, unless called another way).
     start_fork_server()
     from scraper.crawl import CrawlOptions
     from scraper.runner import run_manual_crawl

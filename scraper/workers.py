@@ -65,7 +65,6 @@ import ctypes
 import logging
 import math
 import mmap
-import multiprocessing
 import os
 import select
 import signal
@@ -78,6 +77,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
+from scraper.forkserver import start_context
 from scraper.memory import trim_heap
 from scraper.models import ExtractionOutcome, FetchedPage, Skip
 
@@ -179,37 +179,6 @@ def extract_page(page: FetchedPage) -> ExtractionOutcome:
     from scraper.normalize import process_page
 
     return process_page(page)
-
-
-def _start_context() -> multiprocessing.context.BaseContext:
-    """The fork server on Linux (see the module doc), else spawn."""
-    if sys.platform != "linux":
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Read when the (process-wide) fork server starts, with the first pool.
-    context.set_forkserver_preload(["scraper.worker_boot"])
-    return context
-
-
-def start_fork_server() -> None:
-    """Start the fork server now, in the background, if this platform uses one: its
-    imports and language model (about a second of CPU, the longest step before the
-    first page can be extracted) then overlap with the rest of the crawl process's
-    start (Scrapy's imports, the configuration, the database) instead of following it.
-    The pools use the same (process-wide) server when they start; it exits with this
-    process like any fork server. Returns at once."""
-    if sys.platform != "linux":
-        return
-    from multiprocessing import forkserver
-
-    _start_context()  # sets what the server preloads
-
-    def start() -> None:
-        # A failure here is met again, and reported, when the first pool starts.
-        with contextlib.suppress(Exception):
-            forkserver.ensure_running()
-
-    threading.Thread(target=start, name="fork-server-start", daemon=True).start()
 
 
 def _init_worker(parent_pid: int, memory_limit: int | None) -> None:
@@ -551,7 +520,7 @@ class ExtractionPool:
             max_tasks=1 if retry else self.tasks_per_worker,
             initializer=_init_worker,
             initargs=(os.getpid(), self.memory_limit),
-            context=_start_context(),
+            context=start_context(),
         )
         generation = _Generation(pool, self._starter)
         self.pools_started += 1
