@@ -6,12 +6,19 @@ longest step before a crawl's first page can be extracted. ``scraper crawl`` sta
 before anything else is imported (``scraper.command``), so that it runs beside the
 command line's own imports, the configuration, Scrapy's start and the first downloads
 instead of after them. This module imports only the standard library for that reason.
+
+A server started that way ends when the command does: a crawl that stops early (a
+configuration error, say) would otherwise leave it loading for a second, holding the
+command's output open for whoever reads it to the end.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 from multiprocessing.context import BaseContext
@@ -51,3 +58,16 @@ def start_fork_server() -> None:
 
         _starting = threading.Thread(target=start, name="fork-server-start", daemon=True)
         _starting.start()
+        atexit.register(_end_server)
+
+
+def _end_server() -> None:
+    """End the fork server now (its workers, if any are left, end with it), rather than
+    when it notices that this process is gone: only once its imports are done."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if isinstance(pid, int):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
