@@ -40,7 +40,7 @@ def start_context() -> BaseContext:
 def start_fork_server() -> None:
     """Start the fork server now, in the background, if this platform uses one and it
     is not started yet. The pools use the same (process-wide) server when they start;
-    it exits with this process like any fork server. Returns at once."""
+    it is ended when this process exits. Returns at once."""
     global _starting
     if sys.platform != "linux":
         return
