@@ -22,7 +22,7 @@ import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scraper.document import Document, render
@@ -58,16 +58,22 @@ class _Listing:
     modified_ns: int
     names: dict[str, str]  # article id -> file name
     last_sequence: int
+    sequences: set[int] = field(default_factory=set)  # the numbers the files hold
 
     def add(self, article_id: str, name: str) -> None:
         self.names[article_id] = name
-        self.last_sequence = max(self.last_sequence, _sequence(name))
+        sequence = _sequence(name)
+        self.sequences.add(sequence)
+        self.last_sequence = max(self.last_sequence, sequence)
 
     def remove(self, article_id: str) -> None:
         name = self.names.pop(article_id, None)
-        if name is not None and _sequence(name) == self.last_sequence:
+        if name is None:
+            return
+        self.sequences.discard(_sequence(name))
+        if _sequence(name) == self.last_sequence:
             # As a fresh listing would: the number of a removed last file is free again.
-            self.last_sequence = max(map(_sequence, self.names.values()), default=-1)
+            self.last_sequence = max(self.sequences, default=-1)
 
 
 def _sequence(name: str) -> int:
@@ -170,12 +176,12 @@ class FileStore:
             # a stale index entry (a file deleted by hand) costs no rescan here.
             if self._indexed(doc.id) is not None:
                 return None
-            if folder.is_dir() and any(
-                record_id(path) == doc.id for path in _folder_records(folder)
-            ):
+            listing = self._listing(folder)
+            name = listing.names.get(doc.id)
+            if name is not None and (folder / name).exists():
                 return None
             folder.mkdir(parents=True, exist_ok=True)
-            target = _restored_name(folder, doc.id, relative_path)
+            target = folder / _restored_name(listing, folder.name, doc.id, relative_path)
             _atomic_write(target, data, doc.id)
             self._remember(doc.id, target)
             return self._result("new", target, digest)
@@ -380,27 +386,23 @@ def _has_content(path: Path, data: bytes) -> bool:
         return False
 
 
-def _next_sequence(folder: Path) -> int:
-    numbers = [int(m["seq"]) for name in os.listdir(folder) if (m := RECORD_NAME.match(name))]
-    return max(numbers, default=-1) + 1
-
-
-def _restored_name(folder: Path, article_id: str, relative_path: str | None) -> Path:
-    """The file to restore an article into: its former name when still free, else a new
-    sequence number in ``folder``."""
+def _restored_name(
+    listing: _Listing, folder_name: str, article_id: str, relative_path: str | None
+) -> str:
+    """The file name to restore an article into: its former name when still free, else
+    the next sequence number of the folder."""
     if relative_path:
         parts = relative_path.split("/")
         match = RECORD_NAME.match(parts[-1])
         if (
             len(parts) == 2
-            and parts[0] == folder.name
+            and parts[0] == folder_name
             and match is not None
             and match["id"] == article_id
+            and int(match["seq"]) not in listing.sequences
         ):
-            taken = {int(m["seq"]) for name in os.listdir(folder) if (m := RECORD_NAME.match(name))}
-            if int(match["seq"]) not in taken:
-                return folder / parts[1]
-    return folder / f"{_next_sequence(folder):03d}_{article_id}.txt"
+            return parts[1]
+    return f"{listing.last_sequence + 1:03d}_{article_id}.txt"
 
 
 def _atomic_write(path: Path, data: bytes, article_id: str) -> None:

@@ -328,3 +328,61 @@ def test_another_writers_file_counts_even_when_the_folder_time_did_not_move(
         f"001_{make(2).id}.txt",
         result.path.name,
     ]
+
+
+def test_restores_into_one_folder_list_it_once_and_keep_free_former_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Restoring a day's lost files (scraper.storage.level) listed their folder three
+    # times for each file.
+    store = FileStore(tmp_path)
+    store.prepare()
+    listed: list[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: str | os.PathLike[str]) -> list[str]:
+        listed.append(os.fspath(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(files_module.os, "listdir", listdir)
+    # Former names with gaps between their numbers, as rows keep them.
+    results = [
+        store.restore(make(n), f"2023-12-06/{2 * n:03d}_{make(n).id}.txt") for n in range(50)
+    ]
+
+    assert [r.relative_path if r else None for r in results] == [
+        f"2023-12-06/{2 * n:03d}_{make(n).id}.txt" for n in range(50)
+    ]
+    assert listed == [str(tmp_path / "2023-12-06")]
+
+
+def test_a_restored_file_takes_the_next_number_when_its_former_one_is_held(
+    tmp_path: Path,
+) -> None:
+    store = FileStore(tmp_path)
+    held = store.write(make(1))  # 000
+    store.write(make(2))  # 001
+
+    restored = store.restore(make(3), f"2023-12-06/000_{make(3).id}.txt")
+
+    assert held.path.name == f"000_{make(1).id}.txt"
+    assert restored is not None
+    assert restored.relative_path == f"2023-12-06/002_{make(3).id}.txt"
+    assert parse(restored.path.read_text(encoding="utf-8")) == make(3)
+
+
+def test_nothing_is_restored_for_an_article_whose_file_was_put_there_by_hand(
+    tmp_path: Path,
+) -> None:
+    store = FileStore(tmp_path)
+    store.write(make(1))
+    by_hand = tmp_path / "2023-12-06" / f"005_{make(2).id}.txt"
+    by_hand.write_text(render(make(2)), encoding="utf-8")
+    seen = os.stat(by_hand.parent)
+    os.utime(by_hand.parent, ns=(seen.st_atime_ns, seen.st_mtime_ns + 1_000_000_000))
+
+    assert store.restore(make(2), f"2023-12-06/001_{make(2).id}.txt") is None
+    assert all_files(tmp_path) == [
+        f"2023-12-06/000_{make(1).id}.txt",
+        f"2023-12-06/005_{make(2).id}.txt",
+    ]
