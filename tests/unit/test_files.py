@@ -274,21 +274,25 @@ def test_asking_for_a_path_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "articles").exists()
 
 
-def test_writes_into_one_folder_list_it_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def listed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every folder the store lists once the test starts, in order."""
+    folders: list[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: str | os.PathLike[str]) -> list[str]:
+        folders.append(os.fspath(path))
+        return real_listdir(path)
+
+    monkeypatch.setattr(files_module.os, "listdir", listdir)
+    return folders
+
+
+def test_writes_into_one_folder_list_it_once(tmp_path: Path, listed: list[str]) -> None:
     # A day's folder holds thousands of articles: listing it for every write made each
     # write cost in proportion to the articles already there.
     store = FileStore(tmp_path)
     store.prepare()
-    listed: list[str] = []
-    real_listdir = os.listdir
-
-    def listdir(path: str | os.PathLike[str]) -> list[str]:
-        listed.append(os.fspath(path))
-        return real_listdir(path)
-
-    monkeypatch.setattr(files_module.os, "listdir", listdir)
     results = [store.write(make(n)) for n in range(50)]
 
     assert [r.path.name for r in results] == [f"{n:03d}_{make(n).id}.txt" for n in range(50)]
@@ -331,20 +335,12 @@ def test_another_writers_file_counts_even_when_the_folder_time_did_not_move(
 
 
 def test_restores_into_one_folder_list_it_once_and_keep_free_former_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, listed: list[str]
 ) -> None:
     # Restoring a day's lost files (scraper.storage.level) listed their folder three
     # times for each file.
     store = FileStore(tmp_path)
     store.prepare()
-    listed: list[str] = []
-    real_listdir = os.listdir
-
-    def listdir(path: str | os.PathLike[str]) -> list[str]:
-        listed.append(os.fspath(path))
-        return real_listdir(path)
-
-    monkeypatch.setattr(files_module.os, "listdir", listdir)
     # Former names with gaps between their numbers, as rows keep them.
     results = [
         store.restore(make(n), f"2023-12-06/{2 * n:03d}_{make(n).id}.txt") for n in range(50)
