@@ -38,7 +38,6 @@ SAME_LENGTH_SLACK = 0.1
 _TAG = re.compile(r"<[a-zA-Z/!][^>]*>")
 # Where a paragraph ends inside HTML markup in an articleBody.
 _BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|blockquote|tr|section)\s*>", re.I)
-_ELLIPSIS = ("...", "…")
 
 
 def preferred_paragraphs(extracted: str, metadata: PageMetadata) -> list[str] | None:
@@ -83,12 +82,11 @@ def declared_lines(declared: str) -> list[str]:
 
 def _headline_agrees(metadata: PageMetadata) -> bool:
     """The JSON-LD headline is one the page shows or declares elsewhere: found in it
-    (a ``<title>`` adds the site's name), also when cut short before an ellipsis."""
+    (a ``<title>`` adds the site's name), also when cut short (with an ellipsis)."""
     declared = metadata.jsonld_headline
     if not declared:
         return False
-    for ellipsis in _ELLIPSIS:
-        declared = declared.removesuffix(ellipsis)
+    # Letters and digits only: an ellipsis or a different punctuation does not count.
     wanted = comparable(declared)
     if len(wanted) < 10:
         return False
