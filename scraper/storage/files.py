@@ -70,8 +70,9 @@ class _Listing:
         name = self.names.pop(article_id, None)
         if name is None:
             return
-        self.sequences.discard(_sequence(name))
-        if _sequence(name) == self.last_sequence:
+        sequence = _sequence(name)
+        self.sequences.discard(sequence)
+        if sequence == self.last_sequence:
             # As a fresh listing would: the number of a removed last file is free again.
             self.last_sequence = max(self.sequences, default=-1)
 
@@ -177,8 +178,7 @@ class FileStore:
             if self._indexed(doc.id) is not None:
                 return None
             listing = self._listing(folder)
-            name = listing.names.get(doc.id)
-            if name is not None and (folder / name).exists():
+            if _listed_file(folder, listing, doc.id) is not None:
                 return None
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / _restored_name(listing, folder.name, doc.id, relative_path)
@@ -247,10 +247,10 @@ class FileStore:
         if path is not None:
             return path
         # A file the index does not know (put there by something that keeps no journal).
-        name = self._listing(folder).names.get(article_id)
-        if name is not None and (folder / name).exists():
-            self._index_put(article_id, folder / name)
-            return folder / name
+        path = _listed_file(folder, self._listing(folder), article_id)
+        if path is not None:
+            self._index_put(article_id, path)
+            return path
         if self._index is not None and article_id in self._index:
             # Indexed but gone: another writer moved it without a journal line we could
             # read (e.g. the journal was compacted). Rescan rather than duplicate.
@@ -377,6 +377,14 @@ class FileStore:
 
     def _result(self, status: SaveStatus, path: Path, digest: str) -> FileWrite:
         return FileWrite(status, path, digest, self.relative(path))
+
+
+def _listed_file(folder: Path, listing: _Listing, article_id: str) -> Path | None:
+    """The file of ``article_id`` that ``listing`` (of ``folder``) names, if it is still
+    there."""
+    name = listing.names.get(article_id)
+    path = folder / name if name is not None else None
+    return path if path is not None and path.exists() else None
 
 
 def _has_content(path: Path, data: bytes) -> bool:
