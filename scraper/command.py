@@ -13,6 +13,7 @@ import sys
 
 
 def main() -> None:
+    # As scraper.cli.main does, but before the fork server starts: it inherits this.
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     if _command(sys.argv[1:]) == "crawl":
         from scraper.forkserver import start_fork_server

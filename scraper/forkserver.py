@@ -24,7 +24,7 @@ import threading
 from multiprocessing.context import BaseContext
 
 _start_lock = threading.Lock()
-_starting: threading.Thread | None = None
+_started = False
 
 
 def start_context() -> BaseContext:
@@ -41,14 +41,15 @@ def start_fork_server() -> None:
     """Start the fork server now, in the background, if this platform uses one and it
     is not started yet. The pools use the same (process-wide) server when they start;
     it is ended when this process exits. Returns at once."""
-    global _starting
+    global _started
     if sys.platform != "linux":
         return
     from multiprocessing import forkserver
 
     with _start_lock:
-        if _starting is not None:
+        if _started:
             return
+        _started = True
         start_context()  # sets what the server preloads
 
         def start() -> None:
@@ -56,8 +57,7 @@ def start_fork_server() -> None:
             with contextlib.suppress(Exception):
                 forkserver.ensure_running()
 
-        _starting = threading.Thread(target=start, name="fork-server-start", daemon=True)
-        _starting.start()
+        threading.Thread(target=start, name="fork-server-start", daemon=True).start()
         atexit.register(_end_server)
 
 
