@@ -9,7 +9,6 @@ declare their default language ("en-US") on every page, whatever the article's l
 from __future__ import annotations
 
 import re
-from array import array
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -91,18 +90,10 @@ class LanguageGuess:
 
 @lru_cache(maxsize=1)
 def _identifier() -> Any:
-    # Loaded on first use (a noticeable fraction of a second), once per worker process.
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    # Loaded on first use (once per fork server, whose workers share it).
+    from scraper.language_model import load_identifier
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    # Its tokenizer's tables of states (104,583 entries each) come as lists of Python
-    # ints: each lookup writes the int's reference count, so every extraction worker,
-    # which shares the model with its fork server, ends up copying the pages of those
-    # ints (~6 MB) into memory of its own. Machine integers in an array are read
-    # without writing anything; the values, and so every guess, are the same.
-    identifier._rowbase = array("q", identifier._rowbase)
-    identifier.tk_output = array("q", identifier.tk_output)
-    return identifier
+    return load_identifier()
 
 
 def detect_language(text: str) -> LanguageGuess | None:
