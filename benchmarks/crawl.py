@@ -156,7 +156,7 @@ class Run:
 
 
 def run_and_watch(
-    command: list[str], cwd: str, env: dict[str, str], pss: bool = True
+    command: list[str], cwd: Path, env: dict[str, str], pss: bool = True
 ) -> tuple[Run, int, str]:
     """Run ``command``; its wall time, the CPU of its finished process tree, its own CPU
     (read at its last moment: its pid is kept, unreaped, until the sampler is done) and
@@ -289,12 +289,28 @@ def served_site(pages: Sequence[bytes]) -> Iterator[tuple[LeanServer, list[str]]
         yield server, urls
 
 
+# Output folders are removed when the benchmark exits, not after each run: on a file
+# system that keeps new files off recently freed inodes (ext4 without a journal, as on
+# the development machine), creating a file steps over every inode freed there in the
+# last minute, and a run right after the removal of the previous run's files paid for
+# that cleanup in the kernel (docs/performance.md, "Sixth round").
+_OUTPUT_FOLDERS: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def output_folder() -> Path:
+    """A new temporary folder, removed when the benchmark's process exits."""
+    kept = tempfile.TemporaryDirectory(prefix="crawl-benchmark-")
+    _OUTPUT_FOLDERS.append(kept)
+    return Path(kept.name)
+
+
 def crawl(pages: Sequence[bytes], workers: int | None, pss: bool = True) -> Run:
     """One crawl of ``pages`` behind one feed. Without ``pss`` its memory is sampled
     from the cheap RSS counters only, so that the sampler takes no CPU from the crawl
     it times (the speed run); with it, the PSS too (the memory runs)."""
-    with served_site(pages) as (server, _urls), tempfile.TemporaryDirectory() as folder:
-        project = Project(Path(folder), allowed=[server.authority])
+    with served_site(pages) as (server, _urls):
+        folder = output_folder()
+        project = Project(folder, allowed=[server.authority])
         extra = {"workers": workers} if workers else {}
         project.write_settings(download_timeout=30, **extra)
         project.write_source(
@@ -364,22 +380,23 @@ def trafilatura_cli(pages: Sequence[bytes], processes: int) -> float | None:
         return None
     import trafilatura
 
-    with served_site(pages) as (_server, urls), tempfile.TemporaryDirectory() as folder:
-        listing = Path(folder) / "urls.txt"
+    with served_site(pages) as (_server, urls):
+        folder = output_folder()
+        listing = folder / "urls.txt"
         listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
         # Its defaults wait 5 s between two requests to one host and refuse loopback
         # addresses: neither is what is measured here.
         defaults = (Path(trafilatura.__file__).parent / "settings.cfg").read_text()
-        config = Path(folder) / "settings.cfg"
+        config = folder / "settings.cfg"
         config.write_text(
             defaults.replace("SLEEP_TIME = 5.0", "SLEEP_TIME = 0").replace(
                 "SSRF_PROTECTION = on", "SSRF_PROTECTION = off"
             )
         )
-        command = [executable, "-i", str(listing), "-o", str(Path(folder) / "out")]
+        command = [executable, "-i", str(listing), "-o", str(folder / "out")]
         command += ["--parallel", str(processes), "--config-file", str(config)]
         run, code, err = run_and_watch(command, folder, dict(os.environ), pss=False)
-        written = len(list((Path(folder) / "out").glob("*")))
+        written = len(list((folder / "out").glob("*")))
         # It exits with 1 when any page gave no text (the corpus has an empty one).
         if written < len(pages) // 2:
             print(f"  trafilatura CLI ({code}) wrote {written} files: {err.strip()[-300:]}")
