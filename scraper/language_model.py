@@ -70,11 +70,14 @@ def load_identifier(root: Path | None = None) -> LanguageIdentifier:
     model = published_model()
     root = root if root is not None else cache_root()
     folder = cache_folder(model, root) if root is not None else None
-    tables = read_cached(folder) if folder is not None else None
+    # Whether a copy was there before reading it: if it then proves unusable, it is
+    # damaged and replaced; one that appears meanwhile is another process's, and stays.
+    existed = folder is not None and folder.is_dir()
+    tables = read_cached(folder) if folder is not None and existed else None
     if tables is None:
         tables = read_published(model)
         if folder is not None:
-            write_cached(folder, tables)
+            write_cached(folder, tables, replace=existed)
     return identifier_from(tables)
 
 
@@ -129,10 +132,11 @@ def _consistent(tables: ModelTables) -> bool:
     )
 
 
-def write_cached(folder: Path, tables: ModelTables) -> None:
+def write_cached(folder: Path, tables: ModelTables, replace: bool = False) -> None:
     """Written into a private folder, then renamed into place: a reader finds all of
-    the files or none. A damaged copy is replaced. A failure only costs the next start
-    another decompression."""
+    the files or none. With ``replace`` (the copy there is damaged) the folder there is
+    set aside first; without it, a folder another process has just put there stays.
+    A failure only costs the next start another decompression."""
     temp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     damaged = folder.with_name(f".{folder.name}.{os.getpid()}.damaged")
     try:
@@ -147,7 +151,7 @@ def write_cached(folder: Path, tables: ModelTables) -> None:
             "out_feat": tables.out_feat,
         }
         _save(temp / _SMALL, lambda f: np.savez(f, **small))
-        if folder.is_dir():  # a damaged copy (read_cached said so): set aside first
+        if replace:
             folder.rename(damaged)
         os.rename(temp, folder)
     except OSError as error:  # read-only home, full disk, another process was first

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from scraper.language_model import cache_folder, cache_root, load_identifier, published_model
+from scraper.language_model import (
+    cache_folder,
+    cache_root,
+    load_identifier,
+    published_model,
+    read_published,
+    write_cached,
+)
 
 TEXTS = [
     "The minister announced a new budget for public schools on Tuesday.",
@@ -69,6 +76,17 @@ def test_a_damaged_cache_falls_back_to_the_published_model_and_is_replaced(
     # ... and put a whole copy in its place for the next start.
     assert mapped(load_identifier(tmp_path).nb_ptc)
     assert [p.name for p in tmp_path.iterdir()] == [table.parent.name]
+
+
+def test_a_copy_another_process_just_wrote_is_left_in_place(tmp_path: Path) -> None:
+    load_identifier(tmp_path)
+    folder = cache_folder(published_model(), tmp_path)
+    inode = folder.stat().st_ino
+    # A start that found no copy writes its own, after another start wrote one.
+    write_cached(folder, read_published(published_model()))
+    assert folder.stat().st_ino == inode
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    assert mapped(load_identifier(tmp_path).nb_ptc)
 
 
 def test_without_a_writable_cache_the_published_model_is_used(
