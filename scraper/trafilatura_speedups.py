@@ -1,7 +1,8 @@
 """Eight of trafilatura's steps done with less work and the same result (issue 9).
 
 trafilatura is most of an article's extraction cost. Eight of its steps do work whose
-outcome can be known in advance far more cheaply:
+outcome can be known in advance far more cheaply (and three of jusText's, its second
+fallback, repeat work: ``scraper.justext_speedups``):
 
 - **The comparison with readability.** In its balanced mode trafilatura runs its own
   port of readability on a copy of every page and keeps readability's text only when
@@ -77,6 +78,7 @@ from typing import Any, cast
 from lxml import etree
 from lxml.html import HtmlElement
 
+from scraper import justext_speedups
 from scraper.xpath_prefilter import joined_values, prefiltered
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ _CLASS_VALUES = etree.XPath("descendant-or-self::*/@class")
 
 # (module or list, attribute name or index, trafilatura's own value) of what ``install``
 # replaced.
-_REPLACED: list[tuple[ModuleType | list[Any], str | int, Any]] = []
+_REPLACED: list[tuple[ModuleType | type | list[Any], str | int, Any]] = []
 # re:test( on an attribute or a union of attributes, up to its pattern argument.
 _RE_TEST_CALL = re.compile(r"re:test\(\s*(@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,")
 _STRING_LITERAL = re.compile(r"\s*(['\"])(.*?)\1", re.DOTALL)
@@ -146,21 +148,37 @@ def install() -> bool:
     _faster_xpaths(_module("xpaths"))
     stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
     _replace(external, "JT_STOPLIST", frozenset(stoplist))
+    _faster_justext()
     return True
 
 
-def _replace(where: ModuleType | list[Any], key: str | int, value: Any) -> None:
+def _faster_justext() -> None:
+    """jusText's paragraphs built with less work (``scraper.justext_speedups``), when
+    its modules have the shape those replace."""
+    paragraph = importlib.import_module("justext.paragraph")
+    core = importlib.import_module("justext.core")
+    if not justext_speedups.shapes_known(paragraph, core):
+        log.warning("jusText's internals changed: it runs without speed-ups")
+        return
+    _replace(paragraph, "normalize_whitespace", justext_speedups.normalize_whitespace)
+    _replace(paragraph.Paragraph, "text", property(justext_speedups.paragraph_text))
+    _replace(core.PathInfo, "append", justext_speedups.path_append)
+    _replace(core.PathInfo, "xpath", property(justext_speedups.path_xpath))
+    _replace(core.PathInfo, "dom", property(justext_speedups.path_dom))
+
+
+def _replace(where: ModuleType | type | list[Any], key: str | int, value: Any) -> None:
     _REPLACED.append((where, key, _get(where, key)))
     _set(where, key, value)
 
 
-def _get(where: ModuleType | list[Any], key: str | int) -> Any:
+def _get(where: ModuleType | type | list[Any], key: str | int) -> Any:
     if isinstance(where, list) and isinstance(key, int):
         return where[key]
     return getattr(where, str(key))
 
 
-def _set(where: ModuleType | list[Any], key: str | int, value: Any) -> None:
+def _set(where: ModuleType | type | list[Any], key: str | int, value: Any) -> None:
     if isinstance(where, list) and isinstance(key, int):
         where[key] = value
     else:
