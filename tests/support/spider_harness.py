@@ -64,7 +64,7 @@ class SpiderRun:
     remembered: dict[str, str]  # remember_gnews(id, url) calls
     gnews_lookups: list[list[str]]  # the ids of each resolved_gnews() call
     log: list[str] = field(default_factory=list)  # "LEVEL logger: message" of the spider
-    # Peak resident memory of the process the spider ran in, in KiB (Linux ru_maxrss).
+    # Peak resident memory of the process the spider ran in, in KiB (see _peak_rss_kib).
     peak_rss_kib: int = 0
 
     @property
@@ -183,6 +183,17 @@ def run_spider(channel: Mapping[str, Any], **kwargs: Any) -> SpiderRun:
 # --- the child process -------------------------------------------------------------
 
 
+def _peak_rss_kib() -> int:
+    """This process's own peak RSS since it started its program: Linux's VmHWM. Not
+    ``ru_maxrss``: Linux carries that over exec(), so a spawned child's starts at the
+    RSS its parent (the test run, hundreds of MB late in a session) had when it forked."""
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _worker_main(conn: Connection) -> None:
     from scrapy.utils.reactor import install_reactor
 
@@ -296,7 +307,7 @@ def _start_job(job: _Job, conn: Connection) -> None:
                 remembered=context.remembered,
                 gnews_lookups=context.gnews_lookups,
                 log=collector.lines,
-                peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                peak_rss_kib=_peak_rss_kib(),
             )
         )
 
