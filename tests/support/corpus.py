@@ -10,11 +10,16 @@ import csv
 import gzip
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scraper.models import Discovery, FetchedPage, SourceDefaults
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 CORPUS_DIR = Path(
     os.environ.get("SCRAPER_CORPUS_DIR", Path(__file__).resolve().parents[3] / "shared" / "corpus")
@@ -108,6 +113,19 @@ def dev_extraction_cases() -> list[SnippetCase]:
         )
         for url, case in cases.items()
     ]
+
+
+def parsed_dev_pages(start: int = 0, step: int = 4) -> Iterator[tuple[str, HtmlElement]]:
+    """(URL, tree as the pipeline parses it) of every ``step``-th dev page from
+    ``start``; the pages the pipeline refuses (empty, not HTML) are left out."""
+    from scraper.extract import decode_html, parse_html
+
+    for case in dev_extraction_cases()[start::step]:
+        try:
+            tree = parse_html(decode_html(case.body(), None))
+        except Exception:  # refused: nothing to compare
+            continue
+        yield case.url, tree
 
 
 def fetched_page(
