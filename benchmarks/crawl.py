@@ -292,8 +292,8 @@ def served_site(pages: Sequence[bytes]) -> Iterator[tuple[LeanServer, list[str]]
 # Output folders are removed when the benchmark exits, not after each run: on a file
 # system that keeps new files off recently freed inodes (ext4 without a journal, as on
 # the development machine), creating a file steps over every inode freed there in the
-# last minute, and a run right after the removal of the previous run's files paid for
-# that cleanup in the kernel (docs/performance.md, "Sixth round").
+# last one to six minutes, and a run right after the removal of the previous run's
+# files paid for that cleanup in the kernel (docs/performance.md, "Sixth round").
 _OUTPUT_FOLDERS: list[tempfile.TemporaryDirectory[str]] = []
 
 
@@ -487,6 +487,8 @@ def main() -> None:
         peak_pss_mib=memory.peak_pss_kib / 1024,
         ceiling_pages_per_s=ceiling_rate,
         ceiling_cpu_ms_per_page=ceiling_cpu * 1000,
+        ceiling_cpu_ms_per_page_before=before[1] * 1000,
+        ceiling_cpu_ms_per_page_after=after[1] * 1000,
         ratio=run.rate / ceiling_rate,
         cpu_ratio=per_page / (ceiling_cpu * 1000),
     )
