@@ -66,6 +66,10 @@ class _Listing:
         self.sequences.add(sequence)
         self.last_sequence = max(self.last_sequence, sequence)
 
+    def next_name(self, article_id: str) -> str:
+        """The name of a new file of ``article_id`` in this folder: the next number."""
+        return f"{self.last_sequence + 1:03d}_{article_id}.txt"
+
     def remove(self, article_id: str) -> None:
         name = self.names.pop(article_id, None)
         if name is None:
@@ -150,8 +154,7 @@ class FileStore:
                 self._changed(folder)
                 return self._result("updated", current, digest)
             folder.mkdir(parents=True, exist_ok=True)
-            sequence = self._listing(folder).last_sequence + 1
-            target = folder / f"{sequence:03d}_{doc.id}.txt"
+            target = folder / self._listing(folder).next_name(doc.id)
             _atomic_write(target, data, doc.id)
             self._remember(doc.id, target)
             if current is None:
@@ -410,7 +413,7 @@ def _restored_name(
             and int(match["seq"]) not in listing.sequences
         ):
             return parts[1]
-    return f"{listing.last_sequence + 1:03d}_{article_id}.txt"
+    return listing.next_name(article_id)
 
 
 def _atomic_write(path: Path, data: bytes, article_id: str) -> None:
