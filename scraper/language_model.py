@@ -94,10 +94,9 @@ def read_published(model: Path) -> ModelTables:
 
 
 def read_cached(folder: Path) -> ModelTables | None:
-    """The tables from ``folder``, the two large ones mapped read-only; None when the
-    folder is missing or its files are unreadable or do not fit together."""
-    if not folder.is_dir():
-        return None
+    """The tables from ``folder`` (which ``load_identifier`` found there), the two large
+    ones mapped read-only; None when its files are missing, unreadable or do not fit
+    together."""
     try:
         ptc = np.load(folder / _PTC, mmap_mode="r", allow_pickle=False)
         nextmove = np.load(folder / _NEXTMOVE, mmap_mode="r", allow_pickle=False)
