@@ -34,7 +34,9 @@ fallback, repeat work: ``scraper.justext_speedups``):
 - **jusText's stop list.** Without a page language trafilatura hands jusText the
   stopwords of all its languages as a tuple of ~150,000 words; jusText's cached
   ``define_stoplist`` hashes that tuple again on every call (~2 ms). The same words
-  as a frozenset (whose hash Python keeps) make the cache hit at once.
+  as a frozenset (whose hash Python keeps) make the cache hit at once. They are read
+  from a copy in the user's cache (``scraper.stoplists``), not gathered from jusText's
+  100 files at each start.
 - **The page measure of its recall retry.** A short extraction covering under a fifth
   of the page's text (``html2txt``: a copy of the page cleaned up, ~2.5 ms) is retried
   in recall mode. The readability bound above also bounds that measure, so when the
@@ -79,6 +81,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from scraper import justext_speedups
+from scraper.stoplists import all_stopwords
 from scraper.xpath_prefilter import joined_values, prefiltered
 
 log = logging.getLogger(__name__)
@@ -146,7 +149,7 @@ def install() -> bool:
     _replace(core, "prune_unwanted_nodes", _prune_unwanted_nodes)
     _replace(baseline, "BASIC_CLEAN_XPATH", _BasicCleaning(baseline.BASIC_CLEAN_XPATH, consent))
     _faster_xpaths(_module("xpaths"))
-    stoplist = external.JT_STOPLIST or external.jt_stoplist_init()
+    stoplist = external.JT_STOPLIST or all_stopwords(external.jt_stoplist_init)
     _replace(external, "JT_STOPLIST", frozenset(stoplist))
     _faster_justext()
     return True

@@ -30,10 +30,11 @@ def _prepare_without_main(data: Mapping[str, Any]) -> None:
 
 
 def _load_justext_stoplists() -> None:
-    """jusText (trafilatura's second fallback) gathers the stopwords of all its
-    languages (~150,000 words, 33 MB with the set made of them, 0.13 s of CPU) the first
-    time a page without a known language falls back to it: done here, once, every
-    worker shares them instead of building its own after each start."""
+    """jusText (trafilatura's second fallback) makes its lower-cased set of the
+    stopwords of all its languages (~150,000 words, 33 MB with the words themselves,
+    0.035 s of CPU once the words are read from the cache: ``scraper.stoplists``) the
+    first time a page without a known language falls back to it: done here, once, every
+    worker shares it instead of building its own after each start."""
     try:
         justext = importlib.import_module("justext.core")
         external = importlib.import_module("trafilatura.external")

@@ -1,0 +1,85 @@
+"""jusText's stop lists from the user's cache: the same words, damaged copies rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from trafilatura.external import jt_stoplist_init
+
+from scraper import trafilatura_speedups
+from scraper.stoplists import all_stopwords, cached_path
+
+
+@pytest.fixture(scope="module")
+def published() -> frozenset[str]:
+    return frozenset(jt_stoplist_init())
+
+
+def refuse() -> list[str]:
+    raise AssertionError("gathered again instead of reading the cache")
+
+
+def test_the_first_call_fills_the_cache_and_the_next_reads_it(
+    tmp_path: Path, published: frozenset[str]
+) -> None:
+    first = all_stopwords(jt_stoplist_init, tmp_path)
+    path = cached_path(tmp_path)
+    assert path is not None
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left
+    assert first == published
+
+    second = all_stopwords(refuse, tmp_path)
+    assert second == published
+    assert len(second) == len(published) > 100_000
+
+
+def test_words_with_unusual_characters_survive_the_round_trip(tmp_path: Path) -> None:
+    words = ["", "naïve", "a b", "tab\there", "\u2028", "zero\x0bwidth", "日本"]
+    assert all_stopwords(lambda: words, tmp_path) == frozenset(words)
+    assert all_stopwords(refuse, tmp_path) == frozenset(words)
+
+
+def test_a_copy_cut_short_is_rebuilt(tmp_path: Path, published: frozenset[str]) -> None:
+    all_stopwords(jt_stoplist_init, tmp_path)
+    path = cached_path(tmp_path)
+    assert path is not None
+    path.write_bytes(path.read_bytes()[:50_000])
+
+    assert all_stopwords(jt_stoplist_init, tmp_path) == published
+    assert all_stopwords(refuse, tmp_path) == published  # the rebuilt copy is whole
+
+
+def test_a_copy_that_is_not_text_is_rebuilt(tmp_path: Path, published: frozenset[str]) -> None:
+    all_stopwords(jt_stoplist_init, tmp_path)
+    path = cached_path(tmp_path)
+    assert path is not None
+    path.write_bytes(b"\xff\xfe not utf-8")
+
+    assert all_stopwords(jt_stoplist_init, tmp_path) == published
+    assert all_stopwords(refuse, tmp_path) == published
+
+
+def test_an_unwritable_cache_still_gives_the_words(
+    tmp_path: Path, published: frozenset[str]
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+
+    assert all_stopwords(jt_stoplist_init, blocked / "scraper") == published
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+
+
+def test_the_copy_is_named_after_the_stop_lists_and_versions(tmp_path: Path) -> None:
+    path = cached_path(tmp_path)
+    assert path is not None and path.parent == tmp_path
+    assert path.name.startswith("justext-stoplists-") and path.name.endswith(".txt")
+    assert cached_path(tmp_path) == path  # the same lists, the same name
+
+
+def test_trafilatura_hands_jus_text_the_published_words(published: frozenset[str]) -> None:
+    from trafilatura import external
+
+    assert trafilatura_speedups.install()
+    assert isinstance(external.JT_STOPLIST, frozenset)
+    assert published == external.JT_STOPLIST
