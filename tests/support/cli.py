@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,72 @@ def run_scraper(
         timeout=timeout,
         check=False,
     )
+
+
+def run_scraper_with_peak_memory(
+    *args: str | Path, cwd: Path, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``run_scraper``, and the largest peak resident memory in KiB (Linux's ``VmHWM``)
+    of the command's process and its descendants (the extraction fork server, the
+    workers), read from /proc every 20 ms while they run. Not ``RUSAGE_CHILDREN``'s
+    ``ru_maxrss``: that is the largest of every child the test run has had, and Linux
+    carries it over exec(), so a child starts at the RSS the test run had at its fork."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    command = [*scraper_command(), *map(str, args)]
+    process = subprocess.Popen(
+        command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peaks: dict[int, int] = {}
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.is_set():
+            for pid in _process_tree(process.pid):
+                peaks[pid] = max(peaks.get(pid, 0), _peak_resident_kib(pid))
+            finished.wait(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    finally:
+        finished.set()
+        watcher.join()
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return result, max(peaks.values(), default=0)
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its living descendants, from the parent ids in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as stat:
+                # The command name (2nd field) may hold spaces: fields after its ")".
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def _peak_resident_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
