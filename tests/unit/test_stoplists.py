@@ -5,10 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trafilatura.external import jt_stoplist_init
+from trafilatura import external
 
 from scraper import trafilatura_speedups
 from scraper.stoplists import all_stopwords, cached_path
+
+
+def jt_stoplist_init() -> tuple[str, ...]:
+    """trafilatura's own gathering, without leaving its tuple in trafilatura's global
+    (where the installed speed-ups keep a set for the other tests)."""
+    kept = external.JT_STOPLIST
+    try:
+        return tuple(external.jt_stoplist_init())
+    finally:
+        external.JT_STOPLIST = kept
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +88,6 @@ def test_the_copy_is_named_after_the_stop_lists_and_versions(tmp_path: Path) -> 
 
 
 def test_trafilatura_hands_jus_text_the_published_words(published: frozenset[str]) -> None:
-    from trafilatura import external
-
     assert trafilatura_speedups.install()
     assert isinstance(external.JT_STOPLIST, frozenset)
     assert published == external.JT_STOPLIST
