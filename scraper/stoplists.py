@@ -9,7 +9,7 @@ word a line under a line that counts them, in a file named after a digest of the
 lists and of the versions of jusText and trafilatura it was made with, so an upgrade
 never meets a stale copy. Later starts read it in ~0.03 s.
 
-A copy whose count does not match its words (cut short, edited) is rebuilt; a cache
+A copy whose count does not match its words, or whose last line is cut short, is rebuilt; a cache
 that cannot be written costs the next start the gathering again, nothing else.
 """
 
@@ -72,9 +72,9 @@ def read_cached(path: Path) -> frozenset[str] | None:
         logger.warning("stop list cache %s unusable (%s): gathering them again", path, error)
         return None
     header, _, body = text.partition("\n")
-    words = body.split("\n")
-    if header != f"{_COUNT}{len(words)}":
-        logger.warning("stop list cache %s unusable (its count does not match)", path)
+    *words, after_last = body.split("\n")  # each word ends with a line break
+    if header != f"{_COUNT}{len(words)}" or after_last:
+        logger.warning("stop list cache %s unusable (cut short or changed)", path)
         return None
     return frozenset(words)
 
@@ -84,7 +84,7 @@ def write_cached(path: Path, words: frozenset[str]) -> None:
     file or none (a copy another process wrote meanwhile holds the same words)."""
     # Words come from lines: none holds a line break, so the file splits back into them.
     ordered = sorted(words)
-    text = f"{_COUNT}{len(ordered)}\n" + "\n".join(ordered)
+    text = f"{_COUNT}{len(ordered)}\n" + "".join(f"{word}\n" for word in ordered)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -150,6 +150,10 @@ def install() -> bool:
     _replace(baseline, "BASIC_CLEAN_XPATH", _BasicCleaning(baseline.BASIC_CLEAN_XPATH, consent))
     _faster_xpaths(_module("xpaths"))
     stoplist = external.JT_STOPLIST or all_stopwords(external.jt_stoplist_init)
+    if external.JT_STOPLIST is None:
+        # What trafilatura as published holds once it has gathered them, for
+        # ``suspended`` to bring back: the same words, not gathered again.
+        _set(external, "JT_STOPLIST", tuple(stoplist))
     _replace(external, "JT_STOPLIST", frozenset(stoplist))
     _faster_justext()
     return True

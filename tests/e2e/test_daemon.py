@@ -380,6 +380,8 @@ def test_sighup_applies_a_valid_config_and_refuses_invalid_settings(config_dir: 
                 "the invalid file reported",
                 daemon,
             )
+            # Its log line is read from the daemon's output apart from the health answer.
+            wait_for(lambda: "invalid source file" in daemon.log, 10, "the report", daemon)
             report = next(line for line in daemon.lines if "invalid source file" in line)
             assert "second.yaml: homepage" in report and "last good config" in report
             assert daemon.health()["sources"] == 2, "second runs on with its last good config"

@@ -80,11 +80,46 @@ def test_an_unwritable_cache_still_gives_the_words(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
 
 
-def test_the_copy_is_named_after_the_stop_lists_and_versions(tmp_path: Path) -> None:
+def test_the_copy_is_named_after_the_stop_lists_and_versions(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import justext
+    import trafilatura
+
+    package = tmp_path / "justext"
+    (package / "stoplists").mkdir(parents=True)
+    (package / "stoplists" / "English.txt").write_text("the\nof\n")
+    monkeypatch.setattr(justext, "__file__", str(package / "__init__.py"))
+    cache = tmp_path / "cache"
+    named = cached_path(cache)
+    assert named is not None and named.parent == cache
+    assert named.name.startswith("justext-stoplists-") and named.name.endswith(".txt")
+    assert cached_path(cache) == named  # the same lists, the same name
+
+    (package / "stoplists" / "English.txt").write_text("the\nof\nand\n")
+    changed_list = cached_path(cache)
+    monkeypatch.setattr(trafilatura, "__version__", "0.0.1")
+    changed_version = cached_path(cache)
+    assert len({named, changed_list, changed_version}) == 3
+
+
+def test_no_words_and_an_empty_word_are_told_apart(tmp_path: Path) -> None:
+    assert all_stopwords(lambda: [], tmp_path / "none") == frozenset()
+    assert all_stopwords(refuse, tmp_path / "none") == frozenset()
+    assert all_stopwords(lambda: [""], tmp_path / "empty") == frozenset([""])
+    assert all_stopwords(refuse, tmp_path / "empty") == frozenset([""])
+
+
+def test_a_copy_without_its_last_line_break_is_rebuilt(
+    tmp_path: Path, published: frozenset[str]
+) -> None:
+    all_stopwords(jt_stoplist_init, tmp_path)
     path = cached_path(tmp_path)
-    assert path is not None and path.parent == tmp_path
-    assert path.name.startswith("justext-stoplists-") and path.name.endswith(".txt")
-    assert cached_path(tmp_path) == path  # the same lists, the same name
+    assert path is not None
+    path.write_bytes(path.read_bytes()[:-1])  # the last word without its line break
+
+    assert all_stopwords(jt_stoplist_init, tmp_path) == published
+    assert all_stopwords(refuse, tmp_path) == published
 
 
 def test_trafilatura_hands_jus_text_the_published_words(published: frozenset[str]) -> None:
