@@ -9,8 +9,9 @@ word a line under a line that counts them, in a file named after a digest of the
 lists and of the versions of jusText and trafilatura it was made with, so an upgrade
 never meets a stale copy. Later starts read it in ~0.03 s.
 
-A copy whose count does not match its words, or whose last line is cut short, is rebuilt; a cache
-that cannot be written costs the next start the gathering again, nothing else.
+A copy whose count does not match its words, or whose last line is cut short, is
+rebuilt; a cache that cannot be written costs the next start the gathering again,
+nothing else.
 """
 
 from __future__ import annotations
