@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.cli import Project, scraper_command  # noqa: E402
 from tests.support.corpus import CORPUS_DIR  # noqa: E402
 from tests.support.pages import article_page, article_paragraphs, rss_feed  # noqa: E402
+from tests.support.processes import process_tree  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -94,9 +95,7 @@ def tree_memory_kib(pid: int, pss: bool = True) -> tuple[int, int]:
     costs the kernel next to nothing) and the PSS is 0: ``smaps_rollup`` walks every
     page of every process, ~0.1 core on a 2-core crawl sampled every 50 ms."""
     rss = pss_sum = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in process_tree(pid):
         try:
             if pss:
                 for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
@@ -106,8 +105,6 @@ def tree_memory_kib(pid: int, pss: bool = True) -> tuple[int, int]:
                         pss_sum += int(line.split()[1])
             else:
                 rss += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * PAGE_KIB
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending.extend(int(c) for c in (task / "children").read_text().split())
         except (OSError, ValueError):
             continue
     return rss, pss_sum
@@ -118,17 +115,10 @@ def tree_own_cpu(pid: int, seen: dict[int, float]) -> None:
     so far (its own, not its children's). Workers forked by a fork server are reaped by
     it, and the server itself by init once the crawl process is gone: the operating
     system's accounting of the crawl's children never sees them."""
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in process_tree(pid):
         used = own_cpu_seconds(current)
         if used is not None:
             seen[current] = max(used, seen.get(current, 0.0))
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, ValueError):
-            continue
 
 
 def own_cpu_seconds(pid: int) -> float | None:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from scraper.document import Document, parse
+from tests.support.processes import peak_resident_kib, process_tree
 
 
 @dataclass
@@ -71,18 +72,23 @@ def scraper_command() -> list[str]:
     return [installed] if installed else [sys.executable, "-m", "scraper"]
 
 
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the service's own settings, plus ``extra``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    environment.update(extra or {})
+    return environment
+
+
 def run_scraper(
     *args: str | Path,
     cwd: Path,
     env: dict[str, str] | None = None,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
-    environment.update(env or {})
     return subprocess.run(
         [*scraper_command(), *map(str, args)],
         cwd=cwd,
-        env=environment,
+        env=_environment(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -98,18 +104,22 @@ def run_scraper_with_peak_memory(
     workers), read from /proc every 20 ms while they run. Not ``RUSAGE_CHILDREN``'s
     ``ru_maxrss``: that is the largest of every child the test run has had, and Linux
     carries it over exec(), so a child starts at the RSS the test run had at its fork."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
     command = [*scraper_command(), *map(str, args)]
     process = subprocess.Popen(
-        command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=cwd,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     peaks: dict[int, int] = {}
     finished = threading.Event()
 
     def watch() -> None:
         while not finished.is_set():
-            for pid in _process_tree(process.pid):
-                peaks[pid] = max(peaks.get(pid, 0), _peak_resident_kib(pid))
+            for pid in process_tree(process.pid):
+                peaks[pid] = max(peaks.get(pid, 0), peak_resident_kib(pid) or 0)
             finished.wait(0.02)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -125,35 +135,3 @@ def run_scraper_with_peak_memory(
         watcher.join()
     result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     return result, max(peaks.values(), default=0)
-
-
-def _process_tree(root: int) -> list[int]:
-    """``root`` and its living descendants, from the parent ids in /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as stat:
-                # The command name (2nd field) may hold spaces: fields after its ")".
-                parent = int(stat.read().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending.extend(children.get(pid, []))
-    return tree
-
-
-def _peak_resident_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0

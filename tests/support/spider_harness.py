@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from scraper.models import Discovery, FetchedPage
+from tests.support.processes import peak_resident_kib
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -187,11 +188,8 @@ def _peak_rss_kib() -> int:
     """This process's own peak RSS since it started its program: Linux's VmHWM. Not
     ``ru_maxrss``: Linux carries that over exec(), so a spawned child's starts at the
     RSS its parent (the test run, hundreds of MB late in a session) had when it forked."""
-    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_resident_kib()
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _worker_main(conn: Connection) -> None:
