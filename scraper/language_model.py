@@ -21,8 +21,9 @@ import logging
 import os
 import shutil
 from array import array
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
@@ -141,15 +142,15 @@ def write_cached(folder: Path, tables: ModelTables, replace: bool = False) -> No
     try:
         temp.mkdir(parents=True, exist_ok=True)
         nextmove = np.frombuffer(tables.nextmove, dtype=f"u{tables.nextmove.itemsize}")
-        _save(temp / _PTC, lambda f: np.save(f, tables.ptc, allow_pickle=False))
-        _save(temp / _NEXTMOVE, lambda f: np.save(f, nextmove, allow_pickle=False))
+        write_synced(temp / _PTC, lambda f: np.save(f, tables.ptc, allow_pickle=False))
+        write_synced(temp / _NEXTMOVE, lambda f: np.save(f, nextmove, allow_pickle=False))
         small = {
             "pc": tables.pc,
             "classes": np.array(tables.classes),
             "nextmove_row": tables.nextmove_row,
             "out_feat": tables.out_feat,
         }
-        _save(temp / _SMALL, lambda f: np.savez(f, **small))
+        write_synced(temp / _SMALL, lambda f: np.savez(f, **small))
         if replace:
             folder.rename(damaged)
         os.rename(temp, folder)
@@ -162,7 +163,8 @@ def write_cached(folder: Path, tables: ModelTables, replace: bool = False) -> No
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _save(path: Path, write: Any) -> None:
+def write_synced(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a new file at ``path``, on disk before this returns."""
     with open(path, "wb") as file:
         write(file)
         file.flush()

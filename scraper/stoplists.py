@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from scraper.language_model import cache_root
+from scraper.language_model import cache_root, write_synced
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,10 @@ def cached_path(root: Path) -> Path | None:
     read (then nothing is cached)."""
     digest = hashlib.blake2b(digest_size=10)
     try:
-        for name in ("justext", "trafilatura"):
-            module = importlib.import_module(name)
-            digest.update(f"{name} {getattr(module, '__version__', '?')}\n".encode())
-        folder = Path(str(importlib.import_module("justext").__file__)).parent / "stoplists"
+        justext, trafilatura = map(importlib.import_module, ("justext", "trafilatura"))
+        for module in (justext, trafilatura):
+            digest.update(f"{module.__name__} {getattr(module, '__version__', '?')}\n".encode())
+        folder = Path(str(justext.__file__)).parent / "stoplists"
         for path in sorted(folder.glob("*.txt")):
             digest.update(f"{path.name} {path.stat().st_size}\n".encode())
             digest.update(path.read_bytes())
@@ -89,10 +89,7 @@ def write_cached(path: Path, words: frozenset[str]) -> None:
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "wb") as file:
-            file.write(text.encode("utf-8"))
-            file.flush()
-            os.fsync(file.fileno())
+        write_synced(temp, lambda file: file.write(text.encode("utf-8")))
         os.replace(temp, path)
     except OSError as error:  # read-only home, full disk
         logger.info("jusText's stop lists not cached in %s: %s", path.parent, error)
