@@ -147,7 +147,7 @@ def outcome_of(report: CrawlReport, source_id: str, stopping: bool = False) -> R
 # Scrapy components this service has no use for, left out of Scrapy's base lists (the
 # *_BASE settings) rather than left to decline: Scrapy imports the class of every
 # component it is given, disabled (None) or not, and runs each enabled one on every
-# request, response or item. Each is inert here:
+# request, response or item. Each is inert here, or unwanted (said where):
 UNUSED_DOWNLOADER_MIDDLEWARES = (
     # No spider sets allowed_domains (a feed decides what is wanted, whatever the host).
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware",
@@ -164,6 +164,12 @@ UNUSED_SPIDER_MIDDLEWARES = (
     "scrapy.spidermiddlewares.depth.DepthMiddleware",
     # A warning for spiders that copy response.meta into new requests; ours don't.
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware",
+    # Not inert: it drops a request whose URL is longer than URLLENGTH_LIMIT (2,083
+    # characters) without a word to the spider, so the article was counted discovered
+    # and then neither fetched nor failed. URLs have no length limit here (the database
+    # checks their uniqueness by hash for that reason); a server that refuses a long one
+    # answers 414, counted like any other HTTP error.
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware",
 )
 UNUSED_EXTENSIONS = (
     # An HTTP server on 127.0.0.1 per crawler that runs Python code sent to it (with a
@@ -233,6 +239,7 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "DNS_TIMEOUT": 15,
         "REACTOR_THREADPOOL_MAXSIZE": 8,
         "REDIRECT_MAX_TIMES": 10,
+        "URLLENGTH_LIMIT": 0,  # off as well, should the middleware come back into the list
         # Scrapy re-reads each callback's source per response to warn about generators
         # that return values; ours don't, and it costs ~2 ms a response.
         "WARN_ON_GENERATOR_RETURN_VALUE": False,

@@ -111,6 +111,40 @@ def test_feed_crawl_skips_bad_pages_with_reasons_and_keeps_the_rest(
     assert re.search(r"connection (reset|lost|closed)", out), out
 
 
+def test_an_article_with_a_long_url_is_fetched_and_a_refusal_of_one_is_counted(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # Past the 2,083 characters of Scrapy's URLLENGTH_LIMIT, whose middleware dropped
+    # such a request without a word: "discovered 3", then fetched and failed only 2.
+    long_path = "/news/" + "-".join(["a-story-with-a-very-long-address"] * 80)
+    refused_path = "/news/refused-" + "x" * 5_000
+    server.routes(
+        {
+            long_path: Route(body=article_page("A long address", article_paragraphs(1))),
+            refused_path: Route(status=414, body="URI too long"),
+            "/news/short": Route(body=article_page("A short address", article_paragraphs(2))),
+        }
+    )
+    links = [server.url(path) for path in (long_path, refused_path, "/news/short")]
+    server.route(
+        "/feed.xml",
+        Route(
+            body=rss_feed([(f"T{i}", url, None) for i, url in enumerate(links)]),
+            content_type="application/rss+xml",
+        ),
+    )
+    project.write_source(feed_source(server))
+
+    code, out, err = crawl(project, "city")
+
+    assert len(links[0]) > 2_083
+    assert code == 5, err
+    assert sorted(d.url for d in project.documents()) == sorted([links[0], links[2]])
+    counts = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", out.splitlines()[0])}
+    assert (counts["discovered"], counts["new"], counts["failed"]) == (3, 2, 1), out
+    assert "article: HTTP 414 (1)" in out, out
+
+
 def test_recrawl_changes_nothing_and_refresh_rewrites_a_changed_article_in_place(
     server: LocalHTTPServer, project: Project
 ) -> None:
