@@ -42,6 +42,8 @@ ChannelT = TypeVar(
 )
 
 ROBOTS_REASON = "forbidden by robots.txt"
+# An article request that got neither a response nor an error by the end of the crawl.
+DROPPED_REASON = "article: dropped without an answer"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # meta key: how to word a failure of this request; "{reason}" is e.g. "HTTP 404".
 FAILURE_TEMPLATE = "failure_template"
@@ -171,6 +173,8 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         # Failures of the channel's own documents (feed, sitemaps, listing pages, Google
         # News steps), as opposed to its articles': a run with any is a failed run.
         self.document_failures = 0
+        # Claimed articles whose request has had no answer yet (identity -> URL fetched).
+        self.unanswered: dict[str, str] = {}
 
     # --- to implement ----------------------------------------------------------------
 
@@ -267,6 +271,7 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         headers = validator_headers(self.context.stored_validators(discovery))
         if headers:
             meta["handle_httpstatus_list"] = [304]
+        self.unanswered[discovery.url] = discovery.fetch_url
         return Request(
             discovery.fetch_url,
             callback=self.parse_article,
@@ -280,6 +285,7 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         )
 
     def parse_article(self, response: Response, discovery: Discovery) -> Iterator[FetchedPage]:
+        self.unanswered.pop(discovery.url, None)
         if response.status == 304:
             self.context.summary.add("fetched")
             self.context.not_modified(
@@ -307,6 +313,9 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
     def on_error(self, failure: Failure) -> None:
         """Errback of every request: count and log the failure, never re-raise."""
         request: Request = failure.request  # type: ignore[attr-defined]  # set by Scrapy
+        discovery = request.cb_kwargs.get("discovery")
+        if isinstance(discovery, Discovery):
+            self.unanswered.pop(discovery.url, None)
         reason, is_skip = describe_failure(failure)
         if is_skip and reason == ROBOTS_REASON:
             self.count_skip(reason, request.url)
@@ -318,6 +327,17 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
         else:
             self.document_failures += bool(request.meta.get(DOCUMENT))
             self.count_failure(worded, request.url)
+
+    def closed(self, reason: str) -> None:
+        """At the end of a crawl that ran to its end (not stopped): an article request
+        that Scrapy dropped without calling back or erring back (as its URL length
+        middleware did) is a failure, not an article quietly missing from the counts.
+        Subclasses that have their own ``closed`` call this first."""
+        if reason != "finished":
+            return
+        for url in self.unanswered.values():
+            self.count_failure(DROPPED_REASON, url)
+        self.unanswered.clear()
 
     def count_failure(self, reason: str, url: str) -> None:
         self.context.summary.fail(reason)

@@ -69,6 +69,7 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
         yield from self.article_requests(feed.entries)
 
     def closed(self, reason: str) -> None:
+        super().closed(reason)
         failures = sum(self.context.summary.failed.values()) - self._failures_before
         complete = reason == "finished" and failures == 0 and not self.context.limit_reached()
         if self._pending_validators is not None and complete:

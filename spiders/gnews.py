@@ -67,6 +67,7 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
         self.logger.info("%s: %s", reason, url)
 
     def closed(self, reason: str) -> None:
+        super().closed(reason)
         if self.unresolved:
             count = len(self.unresolved)
             self.logger.warning(

@@ -235,6 +235,29 @@ def test_article_failures_are_counted_by_reason_and_logged(
     assert f"article: connection refused: {refused}" in log
 
 
+def test_an_article_request_scrapy_drops_without_a_word_is_counted_as_failed(
+    harness: SpiderHarness, server: LocalHTTPServer
+) -> None:
+    # Scrapy's URL length middleware (left out of the crawl's settings, still in the
+    # harness's) drops a request without calling it back or erring back.
+    long_path = "/" + "long-address-" * 10
+    server.routes(
+        {
+            "/feed": Route(body=rss(server.url("/ok"), server.url(long_path)), content_type=RSS),
+            "/ok": Route(body=ARTICLE),
+            long_path: Route(body=ARTICLE),
+        }
+    )
+
+    run = harness.run(
+        {"kind": "feed", "url": server.url("/feed")}, scrapy_settings={"URLLENGTH_LIMIT": 100}
+    )
+
+    assert run.urls == [server.url("/ok")] and server.requests_to(long_path) == []
+    assert run.failed == {"article: dropped without an answer": 1}
+    assert f"article: dropped without an answer: {server.url(long_path)}" in "\n".join(run.log)
+
+
 @pytest.mark.parametrize(
     ("route", "reason"),
     [
