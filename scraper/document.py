@@ -119,7 +119,8 @@ MAX_NAME_CHARS = 200  # an author, a tag, the section
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_URL_CHARS = 2_048  # the image URL; a longer one is dropped, never cut
 # Lone surrogates (a JSON-LD "\ud800" decodes to one) cannot be written as UTF-8: no
-# database or file would take the row.
+# database or file would take the row. (single_line drops them from text; a URL that
+# holds one is refused.)
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -129,7 +130,7 @@ def bounded_text(value: object, limit: int) -> str | None:
     page holds."""
     if not isinstance(value, str):
         return None
-    text = single_line(_SURROGATES.sub("", value[: 4 * limit + 64]))[:limit].rstrip()
+    text = single_line(value[: 4 * limit + 64])[:limit].rstrip()
     return text or None
 
 

@@ -11,8 +11,10 @@ import unicodedata
 
 # Everything str.splitlines() treats as a line boundary, besides "\n" itself.
 _LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-# C0/C1 control characters other than tab and newline carry no text.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# C0/C1 control characters other than tab and newline carry no text. Nor do surrogates:
+# a Python string holds one only alone (a JSON-LD "\ud83d" decodes to one), which is no
+# character, and no file or database takes it as UTF-8.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
 

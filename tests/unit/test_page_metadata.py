@@ -221,6 +221,27 @@ def test_lone_surrogates_from_json_ld_cannot_break_a_row() -> None:
     assert doc.image_url is None
 
 
+def test_a_page_whose_json_ld_holds_lone_surrogates_is_stored(tmp_path: Path) -> None:
+    # A JSON "\ud83d" without its pair decodes to a lone surrogate, which UTF-8 cannot
+    # encode: the record file's write failed on the title and the body it gave.
+    body = "The council approved the budget for buses \\udc00 and trams. " * 12
+    jsonld = (
+        '{"@type": "NewsArticle", "headline": "Budget \\ud83d approved",'
+        f' "datePublished": "2024-05-02T09:30:00Z", "articleBody": "{body}"}}'
+    )
+    html = (
+        '<html lang="en"><head><title>Budget approved</title>'
+        f'<script type="application/ld+json">{jsonld}</script></head>'
+        "<body><article><h1>Budget approved</h1><p>Short.</p></article></body></html>"
+    )
+
+    doc = document(make_page(html))
+
+    assert doc.title == "Budget approved"
+    assert doc.content.startswith("The council approved the budget for buses and trams. ")
+    assert FileStore(tmp_path).write(doc).status == "new"
+
+
 def test_modified_at_needs_a_time_zone_and_loses_its_fraction() -> None:
     with pytest.raises(ValueError, match="modified_at"):
         make(modified_at=datetime(2024, 5, 2, 9, 30))
