@@ -27,7 +27,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -74,11 +74,11 @@ def parse_date(text: str | None) -> DateValue | None:
     if not text:
         return None
     if _DAY_ONLY.fullmatch(text):
-        return _safe_date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+        return _in_range(_safe_date(int(text[:4]), int(text[5:7]), int(text[8:10])))
     value = _parse_iso(text) or _parse_rfc822(text) or _parse_slashed(text)
     if isinstance(value, datetime):
-        return _day_if_zoneless_midnight(value)
-    return value
+        return _in_range(_day_if_zoneless_midnight(value))
+    return _in_range(value)
 
 
 def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
@@ -97,8 +97,18 @@ def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
     except (TypeError, ValueError):
         return None
     if text is not None and not _CLOCK.search(text):
-        return instant.date()
-    return instant
+        return _in_range(instant.date())
+    return _in_range(instant)
+
+
+def _in_range(value: DateValue | None) -> DateValue | None:
+    """``value``, unless it lies in the first or last year Python's dates can hold: no
+    page was published then ("0001-01-01T00:00:00+01:00" is a .NET empty date), and
+    such a time moved to UTC or to the output zone overflows (OverflowError), which
+    would fail the whole page instead of this one clue."""
+    if value is None or MINYEAR < value.year < MAXYEAR:
+        return value
+    return None
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:

@@ -83,6 +83,21 @@ def test_parse_date_rejects_what_is_not_a_date(text: str | None) -> None:
     assert parse_date(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00+01:00",  # .NET's empty date with a local offset
+        "0001-01-01",
+        "9999-12-31T23:59:59-12:00",
+        "Fri, 31 Dec 9999 23:59:59 -1200",
+    ],
+)
+def test_parse_date_rejects_times_no_zone_can_hold(text: str) -> None:
+    # Each overflowed when moved to UTC or to the output zone.
+    assert parse_date(text) is None
+    assert parse_feed_date(text, (9999, 12, 31, 23, 59, 59, 4, 365, 0)) is None
+
+
 def test_feeds_and_pages_share_the_one_parser() -> None:
     assert discovery_parse_date is parse_date
 

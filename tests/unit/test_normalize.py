@@ -272,6 +272,19 @@ def test_page_metadata_date_is_used_when_channel_has_none() -> None:
     assert (doc.published_original, doc.date_source) == ("2024-03-14T09:30:00+00:00", "meta")
 
 
+def test_a_date_no_zone_can_hold_costs_the_page_nothing() -> None:
+    # .NET's empty date with an offset ended the page with OverflowError (as a failure),
+    # whatever else the page said; now it is one clue that is not a date.
+    html = fixture("furniture_in_body.html").replace(
+        b"<head>",
+        b'<head><script type="application/ld+json">{"@type": "NewsArticle",'
+        b' "datePublished": "0001-01-01T00:00:00+01:00"}</script>',
+        1,
+    )
+    doc = document(make_page(html))
+    assert doc.published.isoformat(sep=" ") == "2024-03-14 06:30:00-03:00"
+
+
 def test_output_zone_comes_from_the_page_settings() -> None:
     doc = document(make_page(fixture("furniture_in_body.html"), timezone="Europe/Kyiv"))
     assert doc.published.isoformat(sep=" ") == "2024-03-14 11:30:00+02:00"
