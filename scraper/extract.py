@@ -478,20 +478,27 @@ def _jsonld_objects(tree: HtmlElement) -> Iterator[dict[str, Any]]:
         try:
             # strict=False: raw line breaks inside strings are common and harmless.
             data = json.loads(raw, strict=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past the parser's stack: unread
             continue
         yield from _flatten_jsonld(data)
 
 
-def _flatten_jsonld(data: Any) -> Iterator[dict[str, Any]]:
+# Objects nested deeper than this in lists, @graph and mainEntity are not looked at:
+# real pages nest a few levels, and each level is a frame of Python's stack.
+_MAX_JSONLD_DEPTH = 20
+
+
+def _flatten_jsonld(data: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    if depth > _MAX_JSONLD_DEPTH:
+        return
     if isinstance(data, list):
         for item in data:
-            yield from _flatten_jsonld(item)
+            yield from _flatten_jsonld(item, depth + 1)
     elif isinstance(data, dict):
         yield data
         for key in ("@graph", "mainEntity", "mainEntityOfPage"):
             if isinstance(data.get(key), list | dict):
-                yield from _flatten_jsonld(data[key])
+                yield from _flatten_jsonld(data[key], depth + 1)
 
 
 def _jsonld_types(item: dict[str, Any]) -> list[str]:

@@ -242,6 +242,32 @@ def test_a_page_whose_json_ld_holds_lone_surrogates_is_stored(tmp_path: Path) ->
     assert FileStore(tmp_path).write(doc).status == "new"
 
 
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "[" * 50_000 + "]" * 50_000,  # past the JSON parser's own stack
+        '{"@graph": [' * 900 + '{"@type": "NewsArticle"}' + "]}" * 900,  # past ours
+    ],
+)
+def test_json_ld_nested_past_any_stack_costs_the_page_nothing(junk: str) -> None:
+    # Each ended the page with "extraction error: RecursionError"; the page's other
+    # JSON-LD object is still read.
+    article = '{"@type": "NewsArticle", "datePublished": "2024-05-02T09:30:00Z"}'
+    scripts = "".join(
+        f'<script type="application/ld+json">{block}</script>' for block in (junk, article)
+    )
+    html = (
+        f'<html lang="en"><head><title>Budget approved</title>{scripts}</head><body>'
+        "<article><h1>Budget approved</h1>"
+        f"<p>{'The council approved the budget for buses and trams. ' * 12}</p>"
+        "</article></body></html>"
+    )
+
+    doc = document(make_page(html))
+
+    assert (doc.published_original, doc.date_source) == ("2024-05-02T09:30:00+00:00", "jsonld")
+
+
 def test_modified_at_needs_a_time_zone_and_loses_its_fraction() -> None:
     with pytest.raises(ValueError, match="modified_at"):
         make(modified_at=datetime(2024, 5, 2, 9, 30))
