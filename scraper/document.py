@@ -69,6 +69,7 @@ class Document:
         set_ = object.__setattr__
         for name in ("title", "type", "url", "source_name", "source_url", "language", "aggregator"):
             set_(self, name, single_line(getattr(self, name)))
+        set_(self, "title", bounded_title(self.title))
         # "(" and ")" would end the Origem link early; percent-encoding keeps the URL equal.
         set_(self, "source_url", self.source_url.replace("(", "%28").replace(")", "%29"))
         set_(self, "published", self.published.replace(microsecond=0))
@@ -113,6 +114,10 @@ class Document:
         return self.content.split("\n\n")
 
 
+# A headline is a line; a "title" of megabytes is a broken page or a hostile feed, and
+# PostgreSQL's search vector of the row (title and body, at most 1 MB) could not hold it:
+# the whole batch of rows would fail with it.
+MAX_TITLE_CHARS = 1_000
 # Bounds of the page's metadata: a page may declare anything, a row must stay small.
 MAX_LIST_ITEMS = 20  # authors, tags
 MAX_NAME_CHARS = 200  # an author, a tag, the section
@@ -122,6 +127,15 @@ MAX_URL_CHARS = 2_048  # the image URL; a longer one is dropped, never cut
 # database or file would take the row. (single_line drops them from text; a URL that
 # holds one is refused.)
 _SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def bounded_title(title: str) -> str:
+    """``title`` (one clean line) cut to MAX_TITLE_CHARS, at its last space before the
+    limit unless that would drop more than half of it."""
+    if len(title) <= MAX_TITLE_CHARS:
+        return title
+    space = title.rfind(" ", MAX_TITLE_CHARS // 2, MAX_TITLE_CHARS + 1)
+    return title[: space if space > 0 else MAX_TITLE_CHARS].rstrip()
 
 
 def bounded_text(value: object, limit: int) -> str | None:

@@ -65,6 +65,15 @@ def updated_at(db: Database, doc: Document) -> datetime:
 # -- new / updated / unchanged ----------------------------------------------------------
 
 
+def test_a_page_with_a_title_of_megabytes_does_not_fail_its_batch(database: Database) -> None:
+    # PostgreSQL's search vector holds at most 1 MB: the row, and its whole batch, failed.
+    words = " ".join(f"w{n:07d}" for n in range(250_000))
+    batch = [record(make(1)), record(make(2, title=words)), record(make(3))]
+    assert database.save_articles(batch) == ["new", "new", "new"]
+    (row,) = [r for r in database.articles_since() if r["id"] == batch[1].document.id]
+    assert row["title"] == batch[1].document.title and len(row["title"]) <= 1_000
+
+
 def test_content_hash_decides_new_updated_unchanged(database: Database) -> None:
     a, b, c = make(1), make(2), make(3)
     assert database.save_articles([record(b), record(a)]) == ["new", "new"]

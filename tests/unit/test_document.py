@@ -69,6 +69,13 @@ def test_fields_are_cleaned_so_the_record_stays_well_formed() -> None:
     assert ">Data: 2024-03-01 10:30:15-03:00" in text
 
 
+def test_a_title_of_megabytes_is_cut_to_a_headline_at_a_word() -> None:
+    doc = make(title="word " * 200_000)
+    assert doc.title == ("word " * 200).rstrip()  # 999 characters
+    assert make(title="x" * 5_000).title == "x" * 1_000
+    assert parse(render(doc)) == doc
+
+
 def test_id_is_16_hex_of_the_url() -> None:
     doc = make()
     assert len(doc.id) == 16 and int(doc.id, 16) >= 0
