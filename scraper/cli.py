@@ -408,7 +408,13 @@ def _read_page(target: str, url: str | None, settings: Settings) -> tuple[str, b
     """(normalized URL, body, charset) of an article URL or a saved HTML file."""
     from scraper.fetch import FetchError, fetch_page
 
+    if not target.strip():
+        fail("give an article URL or an HTML file", EXIT_CONFIG)
     if target.startswith(("http://", "https://")):
+        try:
+            normalize_url(target)
+        except ValueError as exc:  # "http://[::1" and the like: never fetched
+            fail(str(exc), EXIT_CONFIG)
         try:
             fetched = fetch_page(target, settings)
         except FetchError as exc:

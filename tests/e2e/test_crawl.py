@@ -304,6 +304,15 @@ def test_user_errors_exit_non_zero_with_one_line(server: LocalHTTPServer, projec
         f"error: nothing to crawl: invalid {path}",
     ]
 
+    # A URL that cannot be parsed ended the command as a crash: "ValueError: Invalid
+    # IPv6 URL", exit 1.
+    for target, message in (
+        ("http://[::1", "error: not a valid URL: 'http://[::1'"),
+        ("", "error: give an article URL or an HTML file"),
+    ):
+        result = run_scraper("extract", target, "--config", project.config, cwd=project.root)
+        assert (result.returncode, result.stderr.strip()) == (2, message)
+
 
 def test_nothing_reachable(project: Project, server: LocalHTTPServer) -> None:
     dead = LocalHTTPServer().start()
