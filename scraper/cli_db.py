@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import MAXYEAR, MINYEAR, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TextIO
@@ -369,12 +369,16 @@ def parse_since(text: str, zone: tzinfo, option: str = "--since") -> datetime:
     """A date (its midnight in ``zone``) or an ISO time (``zone`` when it has no offset)."""
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0), zone)
-        moment = datetime.fromisoformat(text)
+            moment = datetime.combine(date.fromisoformat(text), time(0), zone)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
             f"{option}: {text!r} is not a date (2024-01-31) or time (2024-01-31T08:00)"
         ) from None
+    if not MINYEAR < moment.year < MAXYEAR:
+        # Moved to another zone, or a day on (--until), it would overflow.
+        raise ValueError(f"{option}: {text!r} is too far in the past or the future")
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=zone)
 
 

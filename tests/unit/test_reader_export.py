@@ -196,6 +196,24 @@ def test_parse_since() -> None:
         parse_since("yesterday", SAO_PAULO)
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--since", "0001-01-01T00:00:00+14:00"),
+        ("--since", "0001-01-01"),
+        ("--until", "9999-12-31"),
+        ("--stored-since", "9999-12-31T23:59:59-12:00"),
+    ],
+)
+def test_times_no_zone_can_hold_are_refused_with_one_line(
+    config: Path, option: str, value: str
+) -> None:
+    # Each crashed the command with OverflowError (exit 1, a traceback).
+    result = runner.invoke(export_app(), ["--config", str(config), option, value])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: {option}: {value!r} is too far in the past or the future\n"
+
+
 # -- the commands -----------------------------------------------------------------------
 
 
