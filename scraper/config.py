@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -61,6 +61,12 @@ def _iana_zone(value: str) -> str:
     return value
 
 
+# Ten years: a schedule or window longer than that is a typo, and a date that far on (or
+# back) from now is where the scheduler's arithmetic overflows ("every: 100000000d"
+# stopped the daemon at start with OverflowError).
+MAX_DURATION = timedelta(days=3650)
+
+
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``30m``, ``1h30m``, ``2d``: a positive duration."""
     text = str(text).strip().replace(" ", "")
@@ -69,6 +75,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
     if seconds <= 0:
         raise ValueError(f"duration {text!r} must be positive")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
 
 
@@ -90,9 +98,12 @@ class Schedule(_Strict):
             from apscheduler.triggers.cron import CronTrigger
 
             try:
-                CronTrigger.from_crontab(value)
+                trigger = CronTrigger.from_crontab(value, timezone=UTC)
             except ValueError as exc:
                 raise ValueError(f"bad cron expression {value!r}: {exc}") from exc
+            # "0 0 31 2 *" (February 31st) parses, and the source would never run.
+            if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+                raise ValueError(f"cron expression {value!r} never fires")
         return value
 
     @model_validator(mode="after")
@@ -281,7 +292,8 @@ class Settings(_Strict):
     # The embedded SQLite database used when database_url is not set.
     sqlite_path: Path = Path("data/scraper.db")
     user_agent: str = DEFAULT_USER_AGENT
-    download_timeout: float = Field(default=30.0, gt=0)
+    # At most an hour: ".inf" (YAML's infinity) would take the time limit off downloads.
+    download_timeout: float = Field(default=30.0, gt=0, le=3600)
     max_download_size: int = Field(default=10 * 1024 * 1024, gt=1024)
     # Entries used from one feed, sitemap, Google News feed or listing page; the rest
     # are counted as skipped, so a hostile document can't queue a million requests.

@@ -88,7 +88,9 @@ def test_every_units(text: str, expected: int) -> None:
     assert parse_duration(text).total_seconds() == expected
 
 
-@pytest.mark.parametrize("text", ["", "30", "30x", "m", "-5m", "0s", "5 minutes"])
+@pytest.mark.parametrize(
+    "text", ["", "30", "30x", "m", "-5m", "0s", "5 minutes", "3651d", "100000000d"]
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -101,6 +103,10 @@ def test_bad_durations(text: str) -> None:
         ("colour: blue", "colour", "unknown key"),
         ("schedule: {every: 30x}", "schedule.every", "bad duration"),
         ("schedule: {cron: '61 * * * *'}", "schedule.cron", "bad cron expression"),
+        # February 31st: it parses, and the source would never run.
+        ("schedule: {cron: '0 0 31 2 *'}", "schedule.cron", "never fires"),
+        # Stopped the daemon at start with OverflowError (now + the interval).
+        ("schedule: {every: 100000000d}", "schedule.every", "longer than 3650 days"),
         ("schedule: {every: 5m, cron: '* * * * *'}", "schedule", "exactly one"),
         ("language: english", "language", "ISO 639-1"),
         (
@@ -171,6 +177,8 @@ def test_settings_env_overrides_file_and_flags_override_env(tmp_path: Path) -> N
         ("timezone: Mars/Olympus", "timezone: unknown time zone"),
         ("database_url: mysql://x", "database_url: must start with"),
         ("retries: many", "retries"),
+        # YAML's infinity took the time limit off every download.
+        ("download_timeout: .inf", "download_timeout: Input should be less than or equal to 3600"),
     ],
 )
 def test_bad_settings(tmp_path: Path, text: str, problem: str) -> None:
