@@ -157,7 +157,7 @@ def language_code(tag: str | None) -> str | None:
 def read_homepage(body: bytes, url: str, content_type: str | None = None) -> PageFacts:
     """Name (og:site_name, else <title>), language (<html lang>, else og:locale) and the
     feeds advertised with <link rel="alternate">, resolved against <base href>."""
-    selector = Selector(text=decode_html(body, content_type), base_url=url)
+    selector = Selector(text=decode_html(body, content_type), base_url=url, type="html")
     base = selector.css("base::attr(href)").get()
     base_url = urljoin(url, base.strip()) if base else url
     feeds: list[FeedLink] = []

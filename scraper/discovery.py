@@ -169,7 +169,10 @@ def _feedparser(body: bytes, content_type: str | None, max_items: int | None) ->
     # feedparser's first step, done here so the checks below see the very bytes its
     # parsers will see, whatever the document's encoding (UTF-16, EBCDIC, UTF-7...).
     decoding: dict[str, Any] = {}
-    data = convert_to_utf8(headers, body, decoding)
+    try:
+        data = convert_to_utf8(headers, body, decoding)
+    except (UnicodeError, LookupError):  # it trips on some broken declarations
+        decoding = {}
     if decoding.get("encoding"):
         headers = {"content-type": "application/xml; charset=utf-8"}  # now it is
     else:
@@ -177,11 +180,18 @@ def _feedparser(body: bytes, content_type: str | None, max_items: int | None) ->
     dropped = 0
     if max_items is not None:
         data, dropped = _first_entries_only(data, max_items)
+    data = _repaired_character_references(data)
     # Last: no later step may join bytes into a new declaration.
     data = _without_entity_declarations(data)
-    # A byte stream, never bytes or str: feedparser.parse takes those for a file name
-    # or URL when they look like one, and would read the file or fetch the URL.
-    parsed = feedparser.parse(BytesIO(data), response_headers=headers, sanitize_html=False)
+    try:
+        # A byte stream, never bytes or str: feedparser.parse takes those for a file name
+        # or URL when they look like one, and would read the file or fetch the URL.
+        parsed = feedparser.parse(BytesIO(data), response_headers=headers, sanitize_html=False)
+    except Exception as exc:
+        # feedparser is meant to take any input and flag what is broken, but some broken
+        # documents still make it raise (feedparser issues #591 and #599): a broken
+        # document, counted with the exception's name, not an error inside the spider.
+        raise DiscoveryError(f"unreadable feed ({type(exc).__name__})") from exc
     # feedparser's loose parser accepts almost anything; a feed has a recognized version.
     if not parsed.get("version"):
         raise DiscoveryError("not a feed")
@@ -240,6 +250,66 @@ def _doctype_span(data: bytes) -> tuple[int, int] | None:
         elif not in_subset:  # ">"
             return start, pos
     return None
+
+
+_CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
+# Only references that may stand for no character are worth a look: U+D800 and up take
+# at least five decimal or four hexadecimal digits, and zero is written with zeros.
+_SUSPECT_REFERENCE = re.compile(rb"&#(?:[xX][0-9A-Fa-f]{4,}|[0-9]{5,}|[xX]?0+;)")
+_REPLACEMENT_REFERENCE = b"&#xFFFD;"
+_HIGH_SURROGATES = range(0xD800, 0xDC00)
+_LOW_SURROGATES = range(0xDC00, 0xE000)
+_LAST_CODE_POINT = 0x10FFFF
+
+
+def _repaired_character_references(data: bytes) -> bytes:
+    """``data`` with the numeric character references that stand for no character
+    rewritten, as browsers read them: a UTF-16 surrogate pair written as two references
+    (an emoji as ``&#55357;&#56832;``, as some publishing systems write it) becomes the
+    one character it encodes; a lone surrogate, ``&#0;`` or a code point past U+10FFFF
+    becomes U+FFFD. feedparser's loose parser raises on each of them, which lost the
+    whole feed (feedparser issue #591)."""
+    if _SUSPECT_REFERENCE.search(data) is None:
+        return data
+    pieces: list[bytes] = []
+    copied = 0  # data[:copied] is in pieces
+    held: re.Match[bytes] | None = None  # a high surrogate, waiting for its low half
+
+    def replace(match: re.Match[bytes], text: bytes) -> None:
+        nonlocal copied
+        pieces.extend((data[copied : match.start()], text))
+        copied = match.end()
+
+    for match in _CHARACTER_REFERENCE.finditer(data):
+        value = _code_point(match)
+        if held is not None:
+            high, held = held, None
+            if match.start() == high.end() and value in _LOW_SURROGATES:
+                joined = 0x10000 + ((_code_point(high) - 0xD800) << 10) + (value - 0xDC00)
+                pieces.append(data[copied : high.start()])
+                copied = high.end()  # both references give way to the one character
+                replace(match, b"&#x%X;" % joined)
+                continue
+            replace(high, _REPLACEMENT_REFERENCE)
+        if value in _HIGH_SURROGATES:
+            held = match
+        elif not 0 < value <= _LAST_CODE_POINT or value in _LOW_SURROGATES:
+            replace(match, _REPLACEMENT_REFERENCE)
+    if held is not None:
+        replace(held, _REPLACEMENT_REFERENCE)
+    if not pieces:
+        return data
+    pieces.append(data[copied:])
+    return b"".join(pieces)
+
+
+def _code_point(match: re.Match[bytes]) -> int:
+    """The reference's number; -1 when it has more digits than any code point."""
+    hexadecimal, decimal = match.group(1), match.group(2)
+    digits = hexadecimal or decimal
+    if len(digits) > 10:
+        return -1
+    return int(digits, 16 if hexadecimal else 10)
 
 
 # The start and end tags of RSS <item>s and Atom <entry>s, with any namespace prefix.
@@ -488,6 +558,9 @@ def _parse_text_sitemap(body: bytes, max_items: int | None) -> SitemapDocument:
 
 
 def _parse_xml_sitemap(body: bytes, url: str, max_items: int | None) -> SitemapDocument:
+    # libxml2 writes a reference to a surrogate as bytes that are no UTF-8 (read back,
+    # they fail to decode); an emoji written as a surrogate pair is one character.
+    body = _repaired_character_references(body)
     # No entity is expanded (libxml2 also refuses billion laughs outright), no DTD is
     # loaded and nothing is fetched; huge_tree=False keeps libxml2's size limits on.
     events = etree.iterparse(
@@ -503,7 +576,7 @@ def _parse_xml_sitemap(body: bytes, url: str, max_items: int | None) -> SitemapD
     )
     try:
         kind = _sitemap_kind(events)
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, UnicodeDecodeError) as exc:
         raise DiscoveryError("invalid XML") from exc
     item_tag = "url" if kind == "urlset" else "sitemap"
     newest = _NewestEntries(max_items)
@@ -511,7 +584,13 @@ def _parse_xml_sitemap(body: bytes, url: str, max_items: int | None) -> SitemapD
     try:
         for event, element in events:
             if event == "end" and _local(element) == item_tag:
-                entry = _sitemap_entry(element)
+                try:
+                    entry = _sitemap_entry(element)
+                except UnicodeDecodeError:
+                    # Recovering, libxml2 can keep bytes that are not the declared
+                    # encoding in a text, which lxml then fails to decode: the entry is
+                    # lost, the others are not.
+                    entry, damaged = None, True
                 if entry is not None:
                     newest.add(entry)
                 _release(element)
@@ -654,7 +733,9 @@ def parse_listing(
     with href, or a ``::attr(...)`` selection). lxml's HTML parser loads no DTD, expands
     no declared entity and fetches nothing (tested)."""
     pattern = re.compile(follow) if isinstance(follow, str) else follow
-    selector = Selector(text=decode_html(body, content_type), base_url=url)
+    # type="html": parsel reads a text that parses as JSON ("[]", "null") as JSON, on
+    # which the CSS queries below raise.
+    selector = Selector(text=decode_html(body, content_type), base_url=url, type="html")
     base = _base_url(selector, url)
     hrefs = selector.css("a::attr(href), area::attr(href)").getall()
     links = _unique(u for u in (_absolute(base, h) for h in hrefs) if u and pattern.search(u))

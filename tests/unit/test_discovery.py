@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from scraper import discovery
 from scraper.discovery import (
     DiscoveryError,
     Entry,
@@ -211,6 +212,50 @@ def test_a_feed_without_items_is_empty_not_an_error() -> None:
     assert parse_feed(body, f"{BASE}/rss") == []
 
 
+def _rss_titled(*titles: str) -> bytes:
+    items = "".join(
+        f"<item><title>{title}</title><link>{BASE}/n/{n}</link></item>"
+        for n, title in enumerate(titles)
+    )
+    head = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0">'
+    return f"{head}<channel>{items}</channel></rss>".encode()
+
+
+def test_character_references_no_character_stands_for_keep_the_feed() -> None:
+    # feedparser raised on each of them (UnicodeEncodeError, ValueError): the feed's every
+    # entry was lost, on every run. An emoji written as its two UTF-16 halves is common.
+    feed = _rss_titled(
+        "Smile &#55357;&#56832;",
+        "Hex &#xD83D;&#xDE00; too",
+        "A lone &#xDC00; half",
+        "Past the last &#1114112; code point",
+        "Zero &#0; and &#99999999999999999999;",
+        "Plain &#233;&#20013;",
+    )
+    assert [e.title for e in parse_feed(feed, f"{BASE}/rss")] == [
+        "Smile \U0001f600",
+        "Hex \U0001f600 too",
+        "A lone \ufffd half",
+        "Past the last \ufffd code point",
+        "Zero \ufffd and \ufffd",
+        "Plain \u00e9\u4e2d",
+    ]
+
+
+def test_a_feed_that_makes_feedparser_raise_is_a_broken_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Some broken documents still make feedparser raise (its issues #591, #599): counted
+    # as the channel's document failure with a reason, not an error inside the spider.
+    def raises(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("href")
+
+    monkeypatch.setattr(discovery.feedparser, "parse", raises)
+    with pytest.raises(DiscoveryError) as info:
+        parse_feed(_rss_titled("One"), f"{BASE}/rss")
+    assert info.value.reason == "unreadable feed (KeyError)"
+
+
 # --- feeds from the corpus -----------------------------------------------------------
 
 _CORPUS_FEEDS = [
@@ -353,6 +398,25 @@ def test_gzip_bomb_is_refused() -> None:
         gunzip_bounded(b"\x1f\x8b\x08garbage")
 
 
+def test_sitemap_character_references_to_no_character_cost_one_entry_at_most() -> None:
+    # libxml2 kept a reference to a surrogate as bytes that are no UTF-8, and reading
+    # the <loc> back raised UnicodeDecodeError: the whole sitemap was lost.
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<url><loc>https://ministry.example/a&#xD800;</loc></url>"
+        b"<url><loc>https://ministry.example/b-&#55357;&#56832;</loc></url>"
+        b"<url><loc>https://ministry.example/c</loc></url></urlset>"
+    )
+    document = parse_sitemap(body, f"{BASE}/sitemap.xml")
+    assert [e.url for e in document.entries] == [
+        "https://ministry.example/a\ufffd",
+        "https://ministry.example/b-\U0001f600",
+        "https://ministry.example/c",
+    ]
+    assert not document.damaged
+
+
 def test_text_sitemap() -> None:
     document = parse_sitemap(fixture("sitemaps", "text_sitemap.txt"), f"{BASE}/sitemap.txt")
     assert [e.url for e in document.entries] == [
@@ -456,6 +520,13 @@ def test_listing_without_next_selector_or_match() -> None:
     assert page.article_urls == [] and page.next_url is None
     page = parse_listing(fixture("listings", "page1.html"), BASE, FOLLOW, "a.missing")
     assert page.next_url is None
+
+
+@pytest.mark.parametrize("body", [b"[]", b"null", b'{"items": []}'])
+def test_a_listing_page_whose_text_is_json_has_no_links(body: bytes) -> None:
+    # parsel read such a text as JSON, and the CSS query raised ValueError.
+    page = parse_listing(body, f"{BASE}/en/news/all", FOLLOW, "a.next")
+    assert page.article_urls == [] and page.next_url is None
 
 
 def test_listing_charset_from_meta() -> None:
