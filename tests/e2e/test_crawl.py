@@ -37,6 +37,17 @@ def crawl(project: Project, *args: str) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
+def serve_feed_of(server: LocalHTTPServer, links: list[str]) -> None:
+    """An RSS feed at /feed.xml listing ``links``, untitled and undated."""
+    server.route(
+        "/feed.xml",
+        Route(
+            body=rss_feed([(f"T{i}", url, None) for i, url in enumerate(links)]),
+            content_type="application/rss+xml",
+        ),
+    )
+
+
 def serve_articles(server: LocalHTTPServer, count: int) -> list[str]:
     paths = []
     for n in range(count):
@@ -72,13 +83,7 @@ def test_feed_crawl_skips_bad_pages_with_reasons_and_keeps_the_rest(
     bad = ["missing", "broken", "reset", "slow", "huge", "photo", "menu", "undated"]
     links = [server.url(p) for p in good] + [server.url(f"/news/{b}") for b in bad]
     links.append(server.url("/news/cp1251"))
-    server.route(
-        "/feed.xml",
-        Route(
-            body=rss_feed([(f"T{i}", u, None) for i, u in enumerate(links)]),
-            content_type="application/rss+xml",
-        ),
-    )
+    serve_feed_of(server, links)
     project.write_source(feed_source(server))
 
     code, out, err = crawl(project, "city")
@@ -126,13 +131,7 @@ def test_an_article_with_a_long_url_is_fetched_and_a_refusal_of_one_is_counted(
         }
     )
     links = [server.url(path) for path in (long_path, refused_path, "/news/short")]
-    server.route(
-        "/feed.xml",
-        Route(
-            body=rss_feed([(f"T{i}", url, None) for i, url in enumerate(links)]),
-            content_type="application/rss+xml",
-        ),
-    )
+    serve_feed_of(server, links)
     project.write_source(feed_source(server))
 
     code, out, err = crawl(project, "city")
