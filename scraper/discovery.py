@@ -40,6 +40,8 @@ DEFAULT_MAX_UNCOMPRESSED = 50 * 1024 * 1024
 MAX_GZIP_LAYERS = 2
 # The skip reason (after "<kind>: ") of entries past Settings.max_items_per_channel.
 OVER_MAX_ITEMS = "over max_items_per_channel"
+# An entry of a feed that names no article: no link, no alternate link, no URL id.
+NO_LINK = "entry without a link"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 
@@ -77,6 +79,7 @@ class GNewsItem:
 class FeedDocument:
     entries: list[Entry]  # in document order
     dropped: int = 0  # entries past ``max_items``, not parsed
+    unlinked: int = 0  # entries that name no article (NO_LINK), not in ``entries``
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,9 @@ def parse_feed_document(
         return _parse_json_feed(body, url, max_items)
     parsed, dropped = _feedparser(body, content_type, max_items)
     is_atom = str(parsed.version).startswith("atom")
-    entries = [e for e in (_feed_entry(raw, url, is_atom=is_atom) for raw in parsed.entries) if e]
-    return FeedDocument(entries=entries, dropped=dropped)
+    found = [_feed_entry(raw, url, is_atom=is_atom) for raw in parsed.entries]
+    entries = [entry for entry in found if entry is not None]
+    return FeedDocument(entries=entries, dropped=dropped, unlinked=len(found) - len(entries))
 
 
 def _feedparser(body: bytes, content_type: str | None, max_items: int | None) -> tuple[Any, int]:
@@ -414,7 +418,9 @@ def _parse_json_feed(body: bytes, url: str, max_items: int | None) -> FeedDocume
         raise DiscoveryError("not a feed")
     kept = items if max_items is None else items[:max_items]
     entries = [e for e in (_json_item(i, url) for i in kept) if e is not None]
-    return FeedDocument(entries=entries, dropped=len(items) - len(kept))
+    return FeedDocument(
+        entries=entries, dropped=len(items) - len(kept), unlinked=len(kept) - len(entries)
+    )
 
 
 def _json_item(item: Any, feed_url: str) -> Entry | None:

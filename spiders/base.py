@@ -32,7 +32,7 @@ from scraper.config import (
     aggregator_label,
 )
 from scraper.context import CrawlContext
-from scraper.discovery import OVER_MAX_ITEMS, Entry, charset_from_content_type
+from scraper.discovery import NO_LINK, OVER_MAX_ITEMS, Entry, charset_from_content_type
 from scraper.guard import RefusedRequest, scheme_refusal
 from scraper.models import Discovery, FetchedPage
 from scraper.urls import identity, listed_url
@@ -346,6 +346,14 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
     def count_skip(self, reason: str, url: str) -> None:
         self.context.summary.skip(reason)
         self.logger.info("%s: %s", reason, url)
+
+    def count_unlinked(self, unlinked: int, url: str) -> None:
+        """Entries of a document that name no article: skipped, counted as one reason
+        ("<kind>: entry without a link"), so that a feed of such entries does not look
+        like an empty one."""
+        if unlinked:
+            self.context.summary.skip(f"{self.name}: {NO_LINK}", unlinked)
+            self.logger.info("%s: %d entries without a link: %s", self.name, unlinked, url)
 
     def count_over_limit(self, dropped: int, url: str, what: str = "entries") -> None:
         """Entries of a document past max_items_per_channel: skipped, counted as one

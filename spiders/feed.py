@@ -64,6 +64,7 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
             self.document_failed(response.url, exc.reason)
             return
         self.count_over_limit(feed.dropped, response.url)
+        self.count_unlinked(feed.unlinked, response.url)
         self._pending_validators = validators_of(self.channel.url, response)
         # Every listed article is kept, whatever its host: the feed decides what is wanted.
         yield from self.article_requests(feed.entries)

@@ -151,7 +151,11 @@ def test_rss1_dublin_core_date_is_the_publication_day() -> None:
 
 
 def test_json_feed() -> None:
-    entries = parse_feed(fixture("feeds", "jsonfeed.json"), "https://observatory.example/feed.json")
+    document = parse_feed_document(
+        fixture("feeds", "jsonfeed.json"), "https://observatory.example/feed.json"
+    )
+    entries = document.entries
+    assert document.unlinked == 1  # its third item has neither url nor external_url
     assert [e.url for e in entries] == [
         "https://observatory.example/bulletins/comet",
         "https://observatory.example/bulletins/eclipse",
@@ -201,10 +205,12 @@ def test_unusable_links_reach_the_spider_to_be_counted() -> None:
         b"<item><guid>https://ministry.example/p/8</guid></item>"  # a permalink guid is
         b"</channel></rss>"
     )
-    assert [e.url for e in parse_feed(body, f"{BASE}/rss")] == [
+    document = parse_feed_document(body, f"{BASE}/rss")
+    assert [e.url for e in document.entries] == [
         "http://:80/no-host",
         "https://ministry.example/p/8",
     ]
+    assert document.unlinked == 1  # counted by the spider, as entries without a link
 
 
 def test_a_feed_without_items_is_empty_not_an_error() -> None:

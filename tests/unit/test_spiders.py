@@ -154,7 +154,7 @@ def test_feed_articles_on_any_host_become_fetched_pages(
 
     run = harness.run({"kind": "feed", "url": server.url("/rss.xml")})
 
-    assert run.failed == {} and run.skipped == {}
+    assert run.failed == {} and run.skipped == {"feed: entry without a link": 1}
     assert run.summary["fetched"] == 4 and run.summary["discovered"] == 4
     pages = {page.discovery.url: page for page in run.pages}
     assert set(pages) == {
@@ -307,6 +307,20 @@ def test_invalid_known_and_limited_articles(
     assert sorted(run.urls) == [server.url("/a1"), server.url("/a2")]  # a0 is stored
     assert server.requests_to("/a0") == [] and server.requests_to("/a3") == []
     assert run.summary["known"] == 1
+
+
+def test_feed_entries_without_a_link_are_counted(
+    harness: SpiderHarness, server: LocalHTTPServer
+) -> None:
+    # A feed of such entries read as an empty one: "discovered 0", no reason given.
+    unlinked = "<item><title>Only a title</title></item><item><guid>item-7</guid></item>"
+    feed = rss(server.url("/a")).replace("</channel>", unlinked + "</channel>")
+    server.routes({"/feed": Route(body=feed, content_type=RSS), "/a": Route(body=ARTICLE)})
+
+    run = harness.run({"kind": "feed", "url": server.url("/feed")})
+
+    assert run.urls == [server.url("/a")]
+    assert run.skipped == {"feed: entry without a link": 2} and run.failed == {}
 
 
 def test_articles_are_fetched_as_listed_and_claimed_by_identity(
