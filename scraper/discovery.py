@@ -40,7 +40,8 @@ DEFAULT_MAX_UNCOMPRESSED = 50 * 1024 * 1024
 MAX_GZIP_LAYERS = 2
 # The skip reason (after "<kind>: ") of entries past Settings.max_items_per_channel.
 OVER_MAX_ITEMS = "over max_items_per_channel"
-# An entry of a feed that names no article: no link, no alternate link, no URL id.
+# An entry that names no article: a feed's without link, alternate link or URL id, a
+# sitemap's without <loc>.
 NO_LINK = "entry without a link"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
@@ -94,6 +95,7 @@ class SitemapDocument:
     entries: list[Entry]  # articles of a urlset, child sitemaps of an index
     damaged: bool = False  # not well-formed: entries are what could be recovered
     dropped: int = 0  # entries past ``max_items`` (the oldest), not returned
+    unlinked: int = 0  # <url> or <sitemap> elements without a <loc> (NO_LINK)
 
 
 @dataclass(frozen=True)
@@ -587,11 +589,13 @@ def _parse_xml_sitemap(body: bytes, url: str, max_items: int | None) -> SitemapD
     item_tag = "url" if kind == "urlset" else "sitemap"
     newest = _NewestEntries(max_items)
     damaged = False
+    unlinked = 0
     try:
         for event, element in events:
             if event == "end" and _local(element) == item_tag:
                 try:
                     entry = _sitemap_entry(element)
+                    unlinked += entry is None
                 except UnicodeDecodeError:
                     # Recovering, libxml2 can keep bytes that are not the declared
                     # encoding in a text, which lxml then fails to decode: the entry is
@@ -610,7 +614,9 @@ def _parse_xml_sitemap(body: bytes, url: str, max_items: int | None) -> SitemapD
     # Joined only now: urljoin is most of an entry's cost, and most of a huge
     # sitemap's entries are not kept.
     entries = [replace(e, url=_join(url, e.url)) for e in newest.entries()]
-    return SitemapDocument(kind=kind, entries=entries, damaged=damaged, dropped=newest.dropped)
+    return SitemapDocument(
+        kind=kind, entries=entries, damaged=damaged, dropped=newest.dropped, unlinked=unlinked
+    )
 
 
 _UNDATED = datetime.min.replace(tzinfo=UTC)

@@ -349,8 +349,8 @@ class DiscoverySpider(scrapy.Spider, Generic[ChannelT]):
 
     def count_unlinked(self, unlinked: int, url: str) -> None:
         """Entries of a document that name no article: skipped, counted as one reason
-        ("<kind>: entry without a link"), so that a feed of such entries does not look
-        like an empty one."""
+        ("<kind>: entry without a link"), so that a document of such entries does not
+        look like an empty one."""
         if unlinked:
             self.context.summary.skip(f"{self.name}: {NO_LINK}", unlinked)
             self.logger.info("%s: %d entries without a link: %s", self.name, unlinked, url)

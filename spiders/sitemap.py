@@ -57,6 +57,7 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
             return
         # The oldest entries: a sitemap has no order, and the newest matter most.
         self.count_over_limit(document.dropped, response.url)
+        self.count_unlinked(document.unlinked, response.url)
         if document.damaged:
             # Counted, but the entries that could be read are still used.
             self.document_failed(response.url, "invalid XML")

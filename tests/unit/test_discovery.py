@@ -370,6 +370,17 @@ def test_urlset_entries_and_lastmod() -> None:
     ]
 
 
+def test_sitemap_entries_without_a_loc_are_counted() -> None:
+    body = (
+        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<url><lastmod>2024-01-05</lastmod></url><url><loc> </loc></url>"
+        b"<url><loc>https://ministry.example/a</loc></url></urlset>"
+    )
+    document = parse_sitemap(body, f"{BASE}/sitemap.xml")
+    assert [e.url for e in document.entries] == ["https://ministry.example/a"]
+    assert document.unlinked == 2 and not document.damaged
+
+
 def test_news_sitemap_titles_and_publication_dates() -> None:
     document = parse_sitemap(fixture("sitemaps", "news.xml"), f"{BASE}/news-sitemap.xml")
     first, second = document.entries

@@ -323,6 +323,24 @@ def test_feed_entries_without_a_link_are_counted(
     assert run.skipped == {"feed: entry without a link": 2} and run.failed == {}
 
 
+def test_sitemap_entries_without_a_loc_are_counted(
+    harness: SpiderHarness, server: LocalHTTPServer
+) -> None:
+    sitemap = (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><lastmod>2024-01-05</lastmod></url><url><loc>{server.url('/a')}</loc></url>"
+        "</urlset>"
+    )
+    server.routes(
+        {"/sitemap.xml": Route(body=sitemap, content_type=XML), "/a": Route(body=ARTICLE)}
+    )
+
+    run = harness.run({"kind": "sitemap", "url": server.url("/sitemap.xml")})
+
+    assert run.urls == [server.url("/a")]
+    assert run.skipped == {"sitemap: entry without a link": 1} and run.failed == {}
+
+
 def test_articles_are_fetched_as_listed_and_claimed_by_identity(
     harness: SpiderHarness, server: LocalHTTPServer
 ) -> None:
