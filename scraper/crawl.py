@@ -227,6 +227,8 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "ftp": None, "s3": None},
         # A proxy would connect on our behalf to addresses the guard never sees.
         "HTTPPROXY_ENABLED": False,
+        # Only robots.txt's first 500 KiB (RFC 9309): every request is checked against it.
+        "ROBOTSTXT_PARSER": "scraper.robots.LimitedRobotParser",
         "ITEM_PIPELINES": {"scraper.pipeline.DocumentPipeline": 300},
         "CONCURRENT_REQUESTS": 32,
         # Items of one response handled at once. An article's response yields one page

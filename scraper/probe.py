@@ -39,6 +39,7 @@ from scraper.gnews import (
     search_feed_url,
     signature_page_url,
 )
+from scraper.robots import within_parse_limit
 
 ROBOTS_REASON = "forbidden by robots.txt"  # the crawl's skip reason (spiders.base)
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -108,7 +109,8 @@ class Probe:
             robots_url = origin + "/robots.txt"
             try:
                 fetched = fetch_page(robots_url, self.settings)
-                text = fetched.body.decode(fetched.charset or "utf-8", "replace")
+                body = within_parse_limit(fetched.body)  # as the crawl reads it
+                text = body.decode(fetched.charset or "utf-8", "replace")
                 robots = parse_robots(text, robots_url)
             except (FetchError, LookupError):
                 robots = parse_robots("", robots_url, answered=False)

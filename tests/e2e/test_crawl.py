@@ -249,6 +249,29 @@ def test_robots_txt_is_obeyed(server: LocalHTTPServer, project: Project) -> None
     assert not server.requests_to(paths[1])
 
 
+def test_robots_txt_is_read_up_to_its_parsing_limit(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # RFC 9309: a crawler may stop reading robots.txt after 500 KiB; every request is
+    # checked against its rules, so a huge one would hold the event loop still.
+    paths = serve_articles(server, 2)
+    comments = "# comments, repeated past the limit\n"
+    body = (
+        f"User-agent: *\nDisallow: {paths[0]}\n"
+        + comments * (600 * 1024 // len(comments))
+        + f"Disallow: {paths[1]}\n"
+    )
+    server.route("/robots.txt", Route(body=body, content_type="text/plain"))
+    serve_feed_of(server, [server.url(p) for p in paths])
+    project.write_source(feed_source(server))
+
+    code, out, err = crawl(project, "city")
+
+    assert code == 0, out + err
+    assert [d.url for d in project.documents()] == [server.url(paths[1])]
+    assert not server.requests_to(paths[0])
+
+
 def test_limit_since_and_dry_run(server: LocalHTTPServer, project: Project) -> None:
     paths = serve_articles(server, 4)
     dates = [
