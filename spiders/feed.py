@@ -8,7 +8,8 @@ is retried on the next run instead of hiding behind a 304.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 
 from scrapy.http import Request, Response
 
@@ -45,7 +46,7 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
             meta={"handle_httpstatus_list": [304]},
         )
 
-    def parse_feed(self, response: Response) -> Iterator[Request]:
+    async def parse_feed(self, response: Response) -> AsyncIterator[Request]:
         if response.status == 304:
             # Said on the summary, or "discovered 0" would read like a broken feed.
             self.context.summary.note(f"{self.name}: not modified since the last run (304)")
@@ -53,7 +54,9 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
             return
         settings = self.context.settings
         try:
-            feed = parse_feed_document(
+            # In a thread: a stranger's feed can take seconds (see scraper.discovery).
+            feed = await asyncio.to_thread(
+                parse_feed_document,
                 response.body,
                 response.url,
                 content_type(response),
@@ -67,7 +70,8 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
         self.count_unlinked(feed.unlinked, response.url)
         self._pending_validators = validators_of(self.channel.url, response)
         # Every listed article is kept, whatever its host: the feed decides what is wanted.
-        yield from self.article_requests(feed.entries)
+        for request in self.article_requests(feed.entries):
+            yield request
 
     def closed(self, reason: str) -> None:
         super().closed(reason)

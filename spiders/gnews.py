@@ -12,6 +12,7 @@ claimed only once resolved, so --limit can stop the chains early.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
@@ -84,11 +85,12 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
         yield self.document_request(url, self.parse_search)
 
     async def parse_search(self, response: Response) -> AsyncIterator[Request]:
-        """Async: ids resolved by earlier crawls are looked up in the database off the
-        event loop."""
+        """Async: the feed is parsed (see scraper.discovery), and ids resolved by
+        earlier crawls are looked up in the database, off the event loop."""
         settings = self.context.settings
         try:
-            feed = parse_gnews_document(
+            feed = await asyncio.to_thread(
+                parse_gnews_document,
                 response.body,
                 response.url,
                 content_type(response),

@@ -7,7 +7,8 @@ archive sitemaps, and the newest few hold what a crawl wants.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from scrapy.http import Request, Response
@@ -41,12 +42,14 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
     def sitemap_request(self, url: str, depth: int) -> Request:
         return self.document_request(url, self.parse_sitemap, cb_kwargs={"depth": depth})
 
-    def parse_sitemap(self, response: Response, depth: int) -> Iterator[Request]:
+    async def parse_sitemap(self, response: Response, depth: int) -> AsyncIterator[Request]:
         settings = self.context.settings
         try:
             # Gzip is recognized by its magic bytes: .xml.gz files arrive both raw and
-            # already decoded (Content-Encoding), whatever the URL says.
-            document = parse_sitemap(
+            # already decoded (Content-Encoding), whatever the URL says. In a thread
+            # (see scraper.discovery).
+            document = await asyncio.to_thread(
+                parse_sitemap,
                 response.body,
                 response.url,
                 settings.max_download_size,
@@ -62,9 +65,11 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
             # Counted, but the entries that could be read are still used.
             self.document_failed(response.url, "invalid XML")
         if document.kind == "sitemapindex":
-            yield from self.child_requests(response.url, document.entries, depth)
+            requests = self.child_requests(response.url, document.entries, depth)
         else:
-            yield from self.article_requests(newest_first(document.entries))
+            requests = self.article_requests(newest_first(document.entries))
+        for request in requests:
+            yield request
 
     def child_requests(self, url: str, children: list[Entry], depth: int) -> Iterator[Request]:
         if depth >= MAX_DEPTH:

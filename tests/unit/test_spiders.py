@@ -6,21 +6,26 @@ sets its own routes on two local servers ("server" lists, "other" is a second ho
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import json
 import socket
 import struct
+import sys
+import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import pytest
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
 from twisted.internet import error as tx_error
 from twisted.python.failure import Failure
 
@@ -30,11 +35,12 @@ from spiders.base import describe_failure
 from spiders.gnews import GNewsSpider, publisher_home
 from spiders.sitemap import newest_first
 from tests.support.http_server import LocalHTTPServer, RecordedRequest, Route
-from tests.support.spider_harness import SpiderHarness, run_spider
+from tests.support.spider_harness import SpiderHarness, _FakeContext, _Job, run_spider
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RSS = "application/rss+xml; charset=utf-8"
 XML = "application/xml"
+LISTED = "https://site.example/news/1"  # an article a document lists
 HTML = "text/html; charset=utf-8"
 ARTICLE = "<html><head><title>An article</title></head><body><p>Text.</p></body></html>"
 
@@ -130,6 +136,48 @@ def test_sitemap_entries_newest_first() -> None:
 def test_publisher_home() -> None:
     assert publisher_home("https://www.example.com/a/b?c=1") == "https://www.example.com"
     assert publisher_home("not a url") is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "parser", "document", "callback", "arguments"),
+    [
+        ("feed", "parse_feed_document", lambda: rss(LISTED), "parse_feed", {}),
+        ("sitemap", "parse_sitemap", lambda: urlset(LISTED), "parse_sitemap", {"depth": 0}),
+    ],
+)
+def test_feeds_and_sitemaps_are_parsed_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    parser: str,
+    document: Callable[[], str],
+    callback: str,
+    arguments: dict[str, Any],
+) -> None:
+    # A stranger's feed can take seconds to parse (scraper.discovery): on the event loop
+    # it would hold every download of the process still.
+    module = sys.modules[f"spiders.{kind}"]
+    real: Callable[..., Any] = getattr(module, parser)
+    parsed_on: list[int] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        parsed_on.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, parser, recording)
+    url = f"https://site.example/{kind}.xml"
+    context = _FakeContext.from_job(_Job({"kind": kind, "url": url}, {}, {}, None, frozenset(), {}))
+    spider = SPIDERS[kind](context=context, channel=context.channel)
+    response = TextResponse(url, body=document().encode(), headers={"Content-Type": XML})
+
+    async def requests() -> tuple[int, list[str]]:
+        parse = getattr(spider, callback)
+        urls = [request.url async for request in parse(response, **arguments)]
+        return threading.get_ident(), urls
+
+    loop_thread, urls = asyncio.run(requests())
+
+    assert urls == [LISTED]
+    assert len(parsed_on) == 1 and parsed_on[0] != loop_thread
 
 
 # --- feed ------------------------------------------------------------------------------
