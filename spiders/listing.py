@@ -6,8 +6,9 @@ with the ``next`` CSS selector, up to ``max_pages`` pages.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from scrapy.http import Request, Response
@@ -32,11 +33,13 @@ class ListingSpider(DiscoverySpider[ListingChannel]):
     def page_request(self, url: str, page: int) -> Request:
         return self.document_request(url, self.parse_listing, cb_kwargs={"page": page})
 
-    def parse_listing(self, response: Response, page: int) -> Iterator[Request]:
+    async def parse_listing(self, response: Response, page: int) -> AsyncIterator[Request]:
         if not is_html(response):
             self.document_failed(response.url, "not HTML")
             return
-        listing = parse_listing(
+        # In a thread: a stranger's page can take seconds (see scraper.discovery).
+        listing = await asyncio.to_thread(
+            parse_listing,
             response.body,
             response.url,
             self.follow,
@@ -45,7 +48,8 @@ class ListingSpider(DiscoverySpider[ListingChannel]):
             max_items=self.context.settings.max_items_per_channel,
         )
         self.count_over_limit(listing.dropped, response.url, "links")
-        yield from self.article_requests(Entry(url=url) for url in listing.article_urls)
+        for request in self.article_requests(Entry(url=url) for url in listing.article_urls):
+            yield request
         next_url = listing.next_url
         if (
             next_url is None

@@ -139,23 +139,39 @@ def test_publisher_home() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "parser", "document", "callback", "arguments"),
+    ("channel", "parser", "callback", "arguments", "document", "kind_of_body"),
     [
-        ("feed", "parse_feed_document", lambda: rss(LISTED), "parse_feed", {}),
-        ("sitemap", "parse_sitemap", lambda: urlset(LISTED), "parse_sitemap", {"depth": 0}),
+        ({"kind": "feed"}, "parse_feed_document", "parse_feed", {}, lambda: rss(LISTED), RSS),
+        (
+            {"kind": "sitemap"},
+            "parse_sitemap",
+            "parse_sitemap",
+            {"depth": 0},
+            lambda: urlset(LISTED),
+            XML,
+        ),
+        (
+            {"kind": "listing", "follow": "/news/"},
+            "parse_listing",
+            "parse_listing",
+            {"page": 1},
+            lambda: f'<html><body><a href="{LISTED}">One</a></body></html>',
+            "text/html",
+        ),
     ],
 )
-def test_feeds_and_sitemaps_are_parsed_off_the_event_loop(
+def test_discovery_documents_are_parsed_off_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
-    kind: str,
+    channel: dict[str, str],
     parser: str,
-    document: Callable[[], str],
     callback: str,
     arguments: dict[str, Any],
+    document: Callable[[], str],
+    kind_of_body: str,
 ) -> None:
-    # A stranger's feed can take seconds to parse (scraper.discovery): on the event loop
-    # it would hold every download of the process still.
-    module = sys.modules[f"spiders.{kind}"]
+    # A stranger's document can take seconds to parse (scraper.discovery): on the event
+    # loop it would hold every download of the process still.
+    module = sys.modules[f"spiders.{channel['kind']}"]
     real: Callable[..., Any] = getattr(module, parser)
     parsed_on: list[int] = []
 
@@ -164,10 +180,10 @@ def test_feeds_and_sitemaps_are_parsed_off_the_event_loop(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, parser, recording)
-    url = f"https://site.example/{kind}.xml"
-    context = _FakeContext.from_job(_Job({"kind": kind, "url": url}, {}, {}, None, frozenset(), {}))
-    spider = SPIDERS[kind](context=context, channel=context.channel)
-    response = TextResponse(url, body=document().encode(), headers={"Content-Type": XML})
+    url = "https://site.example/document"
+    context = _FakeContext.from_job(_Job({**channel, "url": url}, {}, {}, None, frozenset(), {}))
+    spider = SPIDERS[channel["kind"]](context=context, channel=context.channel)
+    response = TextResponse(url, body=document().encode(), headers={"Content-Type": kind_of_body})
 
     async def requests() -> tuple[int, list[str]]:
         parse = getattr(spider, callback)
