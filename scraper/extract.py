@@ -19,8 +19,8 @@ from lxml.html import HtmlElement
 
 from scraper.dates import DateClue, Role, find_visible_date
 from scraper.text import comparable as _comparable
+from scraper.text import is_visible, single_line
 from scraper.text import paragraphs as split_paragraphs
-from scraper.text import single_line
 
 
 class UnusablePage(Exception):
@@ -974,7 +974,7 @@ def page_title(metadata: PageMetadata, url: str) -> str | None:
     host = urlsplit(url).hostname or ""
     forms = [strip_site_name(c, metadata.site_names, host) for c in metadata.headlines]
     for title in forms:
-        if title:
+        if is_visible(title):
             return strip_section_label(title, forms)
     return None
 

@@ -44,7 +44,7 @@ from scraper.extract import (
 from scraper.language import choose_language
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.sites import rule_for
-from scraper.text import join_paragraphs, single_line
+from scraper.text import is_visible, join_paragraphs, single_line
 from scraper.urls import identity, same_site
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def document_title(discovery: Discovery, metadata: PageMetadata, url: str) -> st
     """The channel's title as given (Google News keeps its " - Publisher" suffix), else
     the page's own headline without its site name."""
     given = single_line(discovery.title or "")
-    return given or page_title(metadata, url)
+    return given if is_visible(given) else page_title(metadata, url)
 
 
 def article_text(tree: HtmlElement, url: str, metadata: PageMetadata, discovery: Discovery) -> str:

@@ -36,6 +36,13 @@ def single_line(text: str) -> str:
     return " ".join(text.replace("\ufeff", "").split())
 
 
+def is_visible(text: str) -> bool:
+    """Whether ``text`` shows anything: a letter, digit, mark, punctuation or symbol. A
+    title of zero-width spaces, joiners or soft hyphens (Unicode's format characters)
+    and separators reads as empty."""
+    return any(unicodedata.category(char)[0] not in "CZ" for char in text)
+
+
 def paragraphs(text: str) -> list[str]:
     """Split text into paragraphs at blank lines.
 

@@ -163,6 +163,23 @@ def test_page_title_is_used_without_site_name_when_channel_has_none() -> None:
     assert doc.title == "Ferry service to the northern islands resumes after repairs"
 
 
+def test_a_title_of_invisible_characters_gives_way_to_the_next_one() -> None:
+    # Zero-width spaces and joiners, a soft hyphen, a no-break space: a blank title line.
+    invisible = "\u200b\u200c\u00ad\u00a0\u2060"
+    page = fixture("furniture_in_body.html").replace(
+        b'<meta property="og:title" content="Ferry service to the northern islands resumes '
+        b'after repairs | Ministry of Transport">',
+        f'<meta property="og:title" content="{invisible}">'.encode(),
+    )
+    assert invisible.encode() in page
+    assert document(make_page(page)).title == (
+        "Ferry service to the northern islands resumes after repairs"
+    )
+    assert document(make_page(page, title=invisible)).title == (
+        "Ferry service to the northern islands resumes after repairs"
+    )
+
+
 # --------------------------------------------------------------------------- date
 
 

@@ -6,6 +6,7 @@ from lxml.html import fromstring
 
 from scraper.extract import PageMetadata, page_title, strip_section_label
 from scraper.language import choose_language
+from scraper.text import is_visible
 
 
 def _metadata(og: str | None, h1: str | None, title: str | None) -> PageMetadata:
@@ -98,3 +99,12 @@ def test_the_shared_language_model_guesses_as_py3langid_does() -> None:
     ]
     for text in texts:
         assert ours.classify(text) == published.classify(text), text
+
+
+def test_only_text_that_shows_something_is_visible() -> None:
+    assert is_visible("Budget approved")
+    assert is_visible("\u200b3")  # a digit after a zero-width space
+    assert is_visible("\u00bb")  # a lone guillemet still shows
+    assert not is_visible("")
+    assert not is_visible(" \u00a0\u3000")  # separators
+    assert not is_visible("\u200b\u200c\u200d\u2060\ufeff\u00ad")  # format characters
