@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import MAXYEAR, MINYEAR, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TextIO
@@ -22,6 +22,7 @@ from typing import Annotated, NoReturn, TextIO
 import typer
 
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
+from scraper.dates import in_safe_years
 from scraper.export import ExportFilters, export
 from scraper.storage.base import Database, DatabaseError
 from scraper.storage.files import FileStore
@@ -376,8 +377,7 @@ def parse_since(text: str, zone: tzinfo, option: str = "--since") -> datetime:
         raise ValueError(
             f"{option}: {text!r} is not a date (2024-01-31) or time (2024-01-31T08:00)"
         ) from None
-    if not MINYEAR < moment.year < MAXYEAR:
-        # Moved to another zone, or a day on (--until), it would overflow.
+    if not in_safe_years(moment):  # moved to another zone, or a day on, it would overflow
         raise ValueError(f"{option}: {text!r} is too far in the past or the future")
     return moment if moment.utcoffset() is not None else moment.replace(tzinfo=zone)
 

@@ -101,12 +101,18 @@ def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
     return _in_range(instant)
 
 
+def in_safe_years(value: date) -> bool:
+    """Whether ``value`` lies after the first and before the last year Python's dates can
+    hold. No page was published in either ("0001-01-01T00:00:00+01:00" is a .NET empty
+    date), and a time there moved to another zone, or a day on, overflows
+    (OverflowError)."""
+    return MINYEAR < value.year < MAXYEAR
+
+
 def _in_range(value: DateValue | None) -> DateValue | None:
-    """``value``, unless it lies in the first or last year Python's dates can hold: no
-    page was published then ("0001-01-01T00:00:00+01:00" is a .NET empty date), and
-    such a time moved to UTC or to the output zone overflows (OverflowError), which
-    would fail the whole page instead of this one clue."""
-    if value is None or MINYEAR < value.year < MAXYEAR:
+    """``value``, unless it lies outside the safe years: such a clue is dropped, where
+    its overflow later would fail the whole page."""
+    if value is None or in_safe_years(value):
         return value
     return None
 
