@@ -8,6 +8,11 @@
   two dispatch jobs running at once take turns on an advisory lock instead.
 - ``fleet.crawl_source(source_id, due)``: one run of one source. Its queueing lock and its
   lock are both ``source:<id>``: at most one job of a source waits and one runs.
+- ``fleet.prune``: periodic (hourly), on the dispatch queue: deletes the jobs that ended
+  more than ``fleet_job_retention_days`` ago, with their events. procrastinate deletes
+  successful jobs as they end but keeps failed, aborted and cancelled ones for ever: a
+  fleet of a thousand sources, a tenth of them failing every five minutes, would add
+  ~30,000 rows a day.
 
 The engine's schema lives in PostgreSQL only, applied by ``scraper db migrate`` (and by
 each worker at start, safely, under an advisory lock): the package's ``schema.sql`` on a
@@ -34,10 +39,12 @@ from scraper.storage.postgres import describe_error, describe_target
 ENGINE = "procrastinate"
 DISPATCH_TASK = "fleet.dispatch"
 CRAWL_TASK = "fleet.crawl_source"
+PRUNE_TASK = "fleet.prune"
 DISPATCH_QUEUE = "fleet-dispatch"
 CRAWL_QUEUE = "fleet-crawl"
 DISPATCH_SECONDS = 5
 DISPATCH_CRON = f"* * * * * */{DISPATCH_SECONDS}"  # croniter's sixth field: seconds
+PRUNE_CRON = "17 * * * *"  # hourly
 ENGINE_LOCK_KEY = 0x5C4A9E13  # advisory lock of schema changes (the scraper's is ...12)
 _MIGRATION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)_(\d+)_.*\.sql$")
 
@@ -54,8 +61,15 @@ class Handlers:
     crawl: Callable[[str, str, int | None], Awaitable[None]]
 
 
-def build_app(dsn: str, handlers: Handlers | None = None, pool_size: int = 10) -> App:
-    """The fleet's App on ``dsn``; ``handlers`` None builds one that can only defer."""
+def build_app(
+    dsn: str,
+    handlers: Handlers | None = None,
+    pool_size: int = 10,
+    *,
+    job_retention_days: int,
+) -> App:
+    """The fleet's App on ``dsn``; ``handlers`` None builds one that can only defer.
+    ``job_retention_days``: the setting ``fleet_job_retention_days`` (``fleet.prune``)."""
     connector = PsycopgConnector(
         conninfo=dsn,
         min_size=1,
@@ -78,7 +92,25 @@ def build_app(dsn: str, handlers: Handlers | None = None, pool_size: int = 10) -
     )(dispatch)
     app.periodic(cron=DISPATCH_CRON, periodic_id="fleet")(dispatch_task)
     app.task(name=CRAWL_TASK, queue=CRAWL_QUEUE, pass_context=True)(crawl_source)
+
+    async def prune(context: JobContext, timestamp: int) -> None:
+        await prune_finished_jobs(context.app, job_retention_days)
+
+    prune_task = app.task(
+        name=PRUNE_TASK, queue=DISPATCH_QUEUE, queueing_lock=PRUNE_TASK, pass_context=True
+    )(prune)
+    app.periodic(cron=PRUNE_CRON, periodic_id="fleet-prune")(prune_task)
     return app
+
+
+async def prune_finished_jobs(app: App, retention_days: int) -> None:
+    """Delete the jobs that ended (in any way) more than ``retention_days`` ago."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=retention_days * 24,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )
 
 
 # --- schema -------------------------------------------------------------------------------

@@ -187,7 +187,10 @@ class FleetWorker:
         self.job = CrawlJob(self.service, self.database, log, lambda: self.stopping, self.name)
         self.database.attach(self.service, _done(database))
         self.app = build_app(
-            self.dsn, Handlers(self.dispatch, self.crawl), pool_size=self.concurrency + 6
+            self.dsn,
+            Handlers(self.dispatch, self.crawl),
+            pool_size=self.concurrency + 6,
+            job_retention_days=self.settings.fleet_job_retention_days,
         )
         await self.app.open_async()
         await self.leases.open()

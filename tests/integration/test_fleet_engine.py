@@ -8,13 +8,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
 import pytest
 from procrastinate import App, exceptions
+from procrastinate.jobs import Status
 
-from scraper.fleet.engine import CRAWL_QUEUE, CRAWL_TASK, build_app, migrate_engine, source_lock
+from scraper.fleet.engine import (
+    CRAWL_QUEUE,
+    CRAWL_TASK,
+    PRUNE_CRON,
+    PRUNE_TASK,
+    build_app,
+    migrate_engine,
+    source_lock,
+)
 from scraper.fleet.worker import recover_stalled
 from scraper.storage.postgres import PostgresDatabase
 
@@ -81,7 +91,7 @@ def test_engine_schema_and_version_come_with_migrate(fleet_dsn: str) -> None:
 
 def test_one_job_waits_per_source(fleet_dsn: str) -> None:
     async def scenario() -> None:
-        app = build_app(fleet_dsn, pool_size=3)
+        app = build_app(fleet_dsn, pool_size=3, job_retention_days=14)
         async with app.open_async():
             await defer(app, "a")
             with pytest.raises(exceptions.AlreadyEnqueued):
@@ -103,7 +113,7 @@ def test_one_job_waits_per_source(fleet_dsn: str) -> None:
 
 def test_a_lost_workers_job_runs_again_and_its_run_is_abandoned(fleet_dsn: str) -> None:
     async def scenario() -> None:
-        app = build_app(fleet_dsn, pool_size=3)
+        app = build_app(fleet_dsn, pool_size=3, job_retention_days=14)
         async with app.open_async():
             job_id = await lose_a_worker_mid_job(app, fleet_dsn, "a")
             assert await recover(app) == ["retried"]
@@ -119,7 +129,7 @@ def test_a_lost_workers_job_runs_again_and_its_run_is_abandoned(fleet_dsn: str) 
 
 def test_a_retry_colliding_with_a_newer_queued_job_loses_neither(fleet_dsn: str) -> None:
     async def scenario() -> None:
-        app = build_app(fleet_dsn, pool_size=3)
+        app = build_app(fleet_dsn, pool_size=3, job_retention_days=14)
         async with app.open_async():
             stalled = await lose_a_worker_mid_job(app, fleet_dsn, "a")
             newer = await defer(app, "a")  # dispatch queued the next run meanwhile
@@ -129,5 +139,50 @@ def test_a_retry_colliding_with_a_newer_queued_job_loses_neither(fleet_dsn: str)
             worker = await app.job_manager.register_worker()
             job = await app.job_manager.fetch_job(queues=[CRAWL_QUEUE], worker_id=worker)
             assert job is not None and job.id == newer, "the source's lock is free again"
+
+    asyncio.run(scenario())
+
+
+async def end_job(app: App, source_id: str, outcome: Status) -> int:
+    """A job of ``source_id`` taken by a worker and ended with ``outcome``, kept in the
+    table (procrastinate deletes only successful jobs as they end)."""
+    await defer(app, source_id)
+    worker = await app.job_manager.register_worker()
+    job = await app.job_manager.fetch_job(queues=[CRAWL_QUEUE], worker_id=worker)
+    assert job is not None and job.id is not None
+    await app.job_manager.finish_job(job, status=outcome, delete_job=False)
+    return job.id
+
+
+def test_jobs_that_ended_before_the_retention_are_pruned_every_hour(fleet_dsn: str) -> None:
+    async def scenario() -> None:
+        app = build_app(fleet_dsn, pool_size=3, job_retention_days=14)
+        async with app.open_async():
+            old = [
+                await end_job(app, "old-failed", Status.FAILED),
+                await end_job(app, "old-aborted", Status.ABORTED),
+            ]
+            recent = await end_job(app, "recent-failed", Status.FAILED)
+            waiting = await defer(app, "waiting")
+            sql(
+                fleet_dsn,
+                "UPDATE procrastinate_events SET at = now() - interval '15 days' "
+                "WHERE job_id = ANY(%s)",
+                [*old, waiting],
+            )
+            (periodic,) = [
+                task
+                for task in app.periodic_registry.periodic_tasks.values()
+                if task.task.name == PRUNE_TASK
+            ]
+            assert periodic.cron == PRUNE_CRON == "17 * * * *"
+            await periodic.task.func(SimpleNamespace(app=app), timestamp=0)
+        left = sql(fleet_dsn, "SELECT id FROM procrastinate_jobs WHERE id = ANY(%s)", [*old])
+        assert left == [], "failed and aborted jobs 15 days old are gone"
+        assert status(fleet_dsn, recent) == "failed", "a failure of today is kept"
+        assert status(fleet_dsn, waiting) == "todo", "a waiting job is never pruned"
+        assert sql(
+            fleet_dsn, "SELECT count(*) FROM procrastinate_events WHERE job_id = ANY(%s)", old
+        ) == [(0,)]
 
     asyncio.run(scenario())
