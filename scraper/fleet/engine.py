@@ -1,4 +1,4 @@
-"""The job engine of a fleet: a procrastinate App with two tasks, and its schema.
+"""The job engine of a fleet: a procrastinate App with three tasks, and its schema.
 
 - ``fleet.dispatch``: periodic (every ``DISPATCH_SECONDS``), on its own queue so crawl
   jobs never starve it. procrastinate defers one job per period for the whole fleet
