@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from scraper.config import GNewsChannel, Settings, Source
 from scraper.discovery import Entry, decode_html
 from scraper.probe import ROBOTS_REASON, Probe, ProbeError, is_html, origin_of
+from scraper.text import single_line
 
 GNEWS_BASE_URL = "https://news.google.com"
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
@@ -184,11 +185,12 @@ def read_homepage(body: bytes, url: str, content_type: str | None = None) -> Pag
 
 def site_name(og_site_name: str | None, title: str | None) -> str | None:
     """og:site_name, else the page title without a "Home" part ("Home | City News")."""
-    if og_site_name and og_site_name.strip():
-        return " ".join(og_site_name.split())
-    if not title or not title.strip():
+    # single_line: also without control characters, which a source's name may not hold.
+    if og_site_name and (name := single_line(og_site_name)):
+        return name
+    title = single_line(title or "")
+    if not title:
         return None
-    title = " ".join(title.split())
     parts = _TITLE_SEPARATORS.split(title)
     kept = [p for p in parts if p.strip().casefold() not in _HOME_WORDS]
     if kept and len(kept) < len(parts):

@@ -30,6 +30,7 @@ from pydantic import (
 
 DEFAULT_USER_AGENT = "news-scraper/0.1 (+https://github.com/news-scraper; news aggregation bot)"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1, tab and line breaks included
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -45,8 +46,17 @@ class _Strict(BaseModel):
 
 def _http_url(value: str) -> str:
     value = value.strip()
-    if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value):
+    if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value) or _CONTROL.search(value):
         raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+def _one_line(value: str | None) -> str | None:
+    """A name written into every record (Origem, Tipo, Agregador): control characters
+    there are a typo ("\\0" in a YAML string is one), which the record would lose
+    without a word."""
+    if value is not None and (found := _CONTROL.search(value)):
+        raise ValueError(f"{value!r} holds a control character (U+{ord(found[0]):04X})")
     return value
 
 
@@ -115,6 +125,7 @@ class Schedule(_Strict):
 
 class _Channel(_Strict):
     aggregator: str | None = None
+    _check_aggregator = field_validator("aggregator")(_one_line)
 
 
 class FeedChannel(_Channel):
@@ -258,6 +269,7 @@ class Source(_Strict):
     timezone: str | None = None
 
     _check_homepage = field_validator("homepage")(_http_url)
+    _check_names = field_validator("name", "type")(_one_line)
 
     @field_validator("timezone")
     @classmethod

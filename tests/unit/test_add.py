@@ -101,6 +101,9 @@ def test_read_homepage_without_metadata() -> None:
         (None, "City News: the daily paper", "City News: the daily paper"),
         (None, "  City\n  News ", "City News"),
         (" ", "", None),
+        # Control characters (an escape code in the page) would make the source invalid.
+        ("City\x1bNews\x00", "Whatever", "CityNews"),
+        ("\x7f", "Home | City\x9b News", "City News"),
     ],
 )
 def test_site_name(og: str | None, title: str, expected: str | None) -> None:

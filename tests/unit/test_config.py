@@ -120,6 +120,19 @@ def test_bad_durations(text: str) -> None:
             "not an http(s) URL",
         ),
         ("discovery: [{kind: carrier-pigeon}]", "discovery[0]", "kind"),
+        # A YAML escape typed by mistake: the record would drop it without a word.
+        ('name: "Example\\0Gov"', "name", r"'Example\x00Gov' holds a control character (U+0000)"),
+        ('type: "Not\\u00edcias\\n"', "type", "holds a control character (U+000A)"),
+        (
+            'discovery: [{kind: feed, url: "https://x.gov/f.xml", aggregator: "RSS\\e"}]',
+            "discovery[0].aggregator",
+            "holds a control character (U+001B)",
+        ),
+        (
+            'discovery: [{kind: feed, url: "https://x.gov/f\\0.xml"}]',
+            "discovery[0].url",
+            "not an http(s) URL",
+        ),
         ("discovery: []", "discovery", "at least 1"),
         ("crawl: {delay: -1}", "crawl.delay", "greater than or equal"),
     ],
