@@ -322,8 +322,8 @@ class Settings(_Strict):
     host_map: dict[str, str] = Field(default_factory=dict)
     http_port: int = Field(default=9410, ge=0, le=65535)
     max_concurrent_sources: int = Field(default=8, ge=1, le=256)
-    # A fleet's finished jobs (failed, aborted, cancelled; procrastinate deletes the
-    # successful ones itself) are deleted this many days after they ended.
+    # A fleet's failed, aborted and cancelled jobs (successful ones are deleted as they
+    # end) are deleted this many days after they ended.
     fleet_job_retention_days: int = Field(default=14, ge=1, le=MAX_DURATION.days)
     # Non-public addresses the crawl may reach anyway (scraper.guard): "127.0.0.1:8080",
     # "10.0.0.0/8", "intranet.example.org". Everything else must be a public address.

@@ -9,10 +9,10 @@
 - ``fleet.crawl_source(source_id, due)``: one run of one source. Its queueing lock and its
   lock are both ``source:<id>``: at most one job of a source waits and one runs.
 - ``fleet.prune``: periodic (hourly), on the dispatch queue: deletes the jobs that ended
-  more than ``fleet_job_retention_days`` ago, with their events. procrastinate deletes
-  successful jobs as they end but keeps failed, aborted and cancelled ones for ever: a
-  fleet of a thousand sources, a tenth of them failing every five minutes, would add
-  ~30,000 rows a day.
+  more than ``fleet_job_retention_days`` ago, with their events. The workers have
+  procrastinate delete successful jobs as they end; failed, aborted and cancelled ones
+  stayed for ever: a fleet of a thousand sources, a tenth of them failing every five
+  minutes, would add ~30,000 rows a day.
 
 The engine's schema lives in PostgreSQL only, applied by ``scraper db migrate`` (and by
 each worker at start, safely, under an advisory lock): the package's ``schema.sql`` on a
