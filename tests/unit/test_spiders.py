@@ -138,12 +138,30 @@ def test_publisher_home() -> None:
     assert publisher_home("not a url") is None
 
 
+DOCUMENT_URL = "https://site.example/document"
+
+
 @pytest.mark.parametrize(
     ("channel", "parser", "callback", "arguments", "document", "kind_of_body"),
     [
-        ({"kind": "feed"}, "parse_feed_document", "parse_feed", {}, lambda: rss(LISTED), RSS),
         (
-            {"kind": "sitemap"},
+            {"kind": "feed", "url": DOCUMENT_URL},
+            "parse_feed_document",
+            "parse_feed",
+            {},
+            lambda: rss(LISTED),
+            RSS,
+        ),
+        (
+            {"kind": "gnews", "query": "site:site.example"},
+            "parse_gnews_document",
+            "parse_search",
+            {},
+            lambda: rss(LISTED),  # an item linking to the publisher needs no resolution
+            RSS,
+        ),
+        (
+            {"kind": "sitemap", "url": DOCUMENT_URL},
             "parse_sitemap",
             "parse_sitemap",
             {"depth": 0},
@@ -151,7 +169,7 @@ def test_publisher_home() -> None:
             XML,
         ),
         (
-            {"kind": "listing", "follow": "/news/"},
+            {"kind": "listing", "url": DOCUMENT_URL, "follow": "/news/"},
             "parse_listing",
             "parse_listing",
             {"page": 1},
@@ -180,10 +198,10 @@ def test_discovery_documents_are_parsed_off_the_event_loop(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, parser, recording)
-    url = "https://site.example/document"
-    context = _FakeContext.from_job(_Job({**channel, "url": url}, {}, {}, None, frozenset(), {}))
+    context = _FakeContext.from_job(_Job(channel, {}, {}, None, frozenset(), {}))
     spider = SPIDERS[channel["kind"]](context=context, channel=context.channel)
-    response = TextResponse(url, body=document().encode(), headers={"Content-Type": kind_of_body})
+    body = document().encode()
+    response = TextResponse(DOCUMENT_URL, body=body, headers={"Content-Type": kind_of_body})
 
     async def requests() -> tuple[int, list[str]]:
         parse = getattr(spider, callback)
