@@ -145,7 +145,7 @@ def test_a_retry_colliding_with_a_newer_queued_job_loses_neither(fleet_dsn: str)
 
 async def end_job(app: App, source_id: str, outcome: Status) -> int:
     """A job of ``source_id`` taken by a worker and ended with ``outcome``, kept in the
-    table (procrastinate deletes only successful jobs as they end)."""
+    table as the fleet's workers keep every job that did not succeed."""
     await defer(app, source_id)
     worker = await app.job_manager.register_worker()
     job = await app.job_manager.fetch_job(queues=[CRAWL_QUEUE], worker_id=worker)
