@@ -181,6 +181,20 @@ def run_spider(channel: Mapping[str, Any], **kwargs: Any) -> SpiderRun:
         return harness.run(channel, **kwargs)
 
 
+def fake_context(channel: Mapping[str, Any]) -> _FakeContext:
+    """The harness's crawl context for ``channel`` with default settings, no limit and
+    nothing known, for a spider built in the test's own process."""
+    job = _Job(
+        channel=dict(channel),
+        settings={},
+        scrapy_settings=BASE_SCRAPY_SETTINGS,
+        limit=None,
+        known_urls=frozenset(),
+        known_gnews={},
+    )
+    return _FakeContext.from_job(job)
+
+
 # --- the child process -------------------------------------------------------------
 
 
@@ -236,15 +250,7 @@ def _warm_up() -> Any:
             "/a": Route(body="<html><body>warm</body></html>"),
         }
     )
-    job = _Job(
-        channel={"kind": "feed", "url": server.url("/feed")},
-        settings={},
-        scrapy_settings=BASE_SCRAPY_SETTINGS,
-        limit=None,
-        known_urls=frozenset(),
-        known_gnews={},
-    )
-    context = _FakeContext(job)
+    context = fake_context({"kind": "feed", "url": server.url("/feed")})
     deferred = CrawlerRunner(BASE_SCRAPY_SETTINGS).crawl(
         SPIDERS["feed"], context=context, channel=context.channel
     )

@@ -35,7 +35,7 @@ from spiders.base import describe_failure
 from spiders.gnews import GNewsSpider, publisher_home
 from spiders.sitemap import newest_first
 from tests.support.http_server import LocalHTTPServer, RecordedRequest, Route
-from tests.support.spider_harness import SpiderHarness, _FakeContext, _Job, run_spider
+from tests.support.spider_harness import SpiderHarness, fake_context, run_spider
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RSS = "application/rss+xml; charset=utf-8"
@@ -198,7 +198,7 @@ def test_discovery_documents_are_parsed_off_the_event_loop(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, parser, recording)
-    context = _FakeContext.from_job(_Job(channel, {}, {}, None, frozenset(), {}))
+    context = fake_context(channel)
     spider = SPIDERS[channel["kind"]](context=context, channel=context.channel)
     body = document().encode()
     response = TextResponse(DOCUMENT_URL, body=body, headers={"Content-Type": kind_of_body})
