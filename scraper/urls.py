@@ -34,8 +34,6 @@ import html
 import re
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from courlan import normalize_url as courlan_normalize
-
 # The pure tracking keys: each only ever tells the publisher where a reader came from
 # (campaign and click ids of analytics and ad platforms, newsletter and share tags);
 # no server needs it to choose the page. Keep this list short: a key that might name
@@ -191,6 +189,10 @@ def legacy_identity(url: str) -> str:
         raise ValueError(f"not an http(s) URL: {url!r}")
     if _BAD_HOST_CHARS.search(parts.netloc):
         raise ValueError(f"invalid host in URL: {url!r}")
+    # Imported here: courlan (with babel, tld and urllib3) is a tenth of a second of
+    # every command's start, and only `scraper db identities` needs it.
+    from courlan import normalize_url as courlan_normalize
+
     normalized = courlan_normalize(url, strict=False)
     parts = urlsplit(normalized)
     query = [

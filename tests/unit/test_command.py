@@ -57,3 +57,18 @@ def test_the_command_is_the_first_argument_that_is_no_option(
     arguments: list[str], command: str | None
 ) -> None:
     assert _command(arguments) == command
+
+
+def test_a_crawl_does_not_load_courlan() -> None:
+    """courlan (with babel, tld and urllib3: a tenth of a second) serves only
+    `scraper db identities`; the modules a crawl's own process loads leave it out."""
+    program = (
+        "import sys, scraper.cli, scraper.crawl, scraper.runner, spiders\n"
+        "print(sorted(m for m in ('courlan', 'babel', 'tld') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
