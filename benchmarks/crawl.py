@@ -13,9 +13,11 @@ under distinct URLs when N is larger; synthetic pages without the corpus):
 - core utilisation: CPU seconds over wall seconds, against the cores of the machine;
 - peak memory: the largest sum of RSS over the whole process tree (sampled every 50 ms);
 - the extraction ceiling, measured in the same run on the same pages, just before and
-  just after the crawl (the mean of both): trafilatura alone (``trafilatura.extract`` on
+  just after each crawl (the mean of both): trafilatura alone (``trafilatura.extract`` on
   each decoded page, no fetching, nothing stored) in as many processes as the crawl has
   workers, its pages per second and CPU per page, and the crawl's ratio to both;
+- the figures above for each of ``--rounds`` crawls (3 by default; ceilings and crawls
+  alternate), and their medians, which are the figures to quote;
 - the wall time of a crawl of one feed with one article (process start to exit);
 - the pages per second and peak memory of a larger crawl (``--big-pages``, 5,000 by
   default; pages repeat under distinct URLs).
@@ -48,6 +50,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -398,6 +401,55 @@ def trafilatura_cli(pages: Sequence[bytes], processes: int) -> float | None:
 # --- report ---------------------------------------------------------------------------
 
 
+@dataclass
+class Round:
+    """One timed crawl and the ceilings measured just before and just after it."""
+
+    run: Run
+    before: tuple[float, float]  # the ceiling's (pages per second, CPU seconds per page)
+    after: tuple[float, float]
+
+    @property
+    def ceiling_rate(self) -> float:
+        return (self.before[0] + self.after[0]) / 2
+
+    @property
+    def ceiling_cpu_ms(self) -> float:
+        return (self.before[1] + self.after[1]) / 2 * 1000
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.run.cpu / self.run.pages * 1000
+
+    @property
+    def crawl_ms(self) -> float:
+        return (self.run.crawl_cpu or 0) / self.run.pages * 1000
+
+    @property
+    def ratio(self) -> float:
+        return self.run.rate / self.ceiling_rate
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_ms / self.ceiling_cpu_ms
+
+    def line(self, number: int) -> str:
+        return (
+            f"round {number}: crawl {self.run.rate:.1f} pages/s, {self.cpu_ms:.1f} ms CPU "
+            f"a page ({self.crawl_ms:.1f} in the crawl process); ceiling {self.ceiling_rate:.1f} "
+            f"pages/s, {self.ceiling_cpu_ms:.1f} ms ({self.before[1] * 1000:.1f} before, "
+            f"{self.after[1] * 1000:.1f} after); ratios {self.ratio:.2f} pages/s, "
+            f"{self.cpu_ratio:.2f} CPU"
+        )
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -413,6 +465,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=0, help="pages (default: every dev page)")
     parser.add_argument("--workers", type=int, default=None, help="extraction processes")
+    parser.add_argument(
+        "--rounds", type=positive, default=3, help="crawls timed, each between two ceilings"
+    )
     parser.add_argument("--big-pages", type=int, default=5000, help="0: no large crawl")
     parser.add_argument("--no-single", action="store_true", help="skip the one-article crawl")
     parser.add_argument("--peers", action="store_true", help="time the other tools too")
@@ -427,60 +482,68 @@ def main() -> None:
         f"{os.cpu_count()} cores, {processes} extraction processes, "
         f"load average {load_average()}"
     )
-    figures: dict[str, float | int | None] = {}
+    figures: dict[str, float | int | list[float] | None] = {}
 
-    # The ceiling is measured on both sides of the crawl and averaged: this machine's
+    # The ceiling is measured on both sides of each crawl and averaged: this machine's
     # speed drifts by 10-15% within minutes, and one measurement after the crawl moved
-    # the ratios by as much.
-    before = trafilatura_alone(pages, processes)
-    run = crawl(pages, args.workers, pss=False)
-    print(run.output)
-    after = trafilatura_alone(pages, processes)
-    ceiling_rate, ceiling_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+    # the ratios by as much. Rounds alternate ceiling and crawl (each crawl between two
+    # ceilings), and the medians of the rounds are the figures: one round's ratio moved
+    # by 0.1 from run to run of the same code (docs/performance.md, "Tenth round").
+    ceilings = [trafilatura_alone(pages, processes)]
+    rounds: list[Round] = []
+    for number in range(args.rounds):
+        run = crawl(pages, args.workers, pss=False)
+        ceilings.append(trafilatura_alone(pages, processes))
+        rounds.append(Round(run, ceilings[-2], ceilings[-1]))
+        if number == 0:
+            print(run.output)
+        print(rounds[-1].line(number + 1))
     cores = os.cpu_count() or 1
-    per_page = run.cpu / run.pages * 1000
-    print(f"crawl:               {run.rate:7.1f} pages/s ({run.seconds:.1f} s wall)")
-    line = f"cpu per page:        {per_page:7.1f} ms"
-    if run.crawl_cpu is not None:
-        crawl_ms = run.crawl_cpu / run.pages * 1000
-        line += (
-            f" (crawl process {crawl_ms:.1f} ms, extraction workers {per_page - crawl_ms:.1f} ms)"
-        )
-    print(line)
+    per_page = median(r.cpu_ms for r in rounds)
+    crawl_ms = median(r.crawl_ms for r in rounds)
+    crawl_rate = median(r.run.rate for r in rounds)
+    seconds = median(r.run.seconds for r in rounds)
+    ceiling_rate = median(r.ceiling_rate for r in rounds)
+    ceiling_cpu = median(r.ceiling_cpu_ms for r in rounds)
+    cores_busy = median(r.run.cpu / r.run.seconds for r in rounds)
+    label = "median of " + (f"{len(rounds)} rounds" if len(rounds) > 1 else "1 round")
+    print(f"{label}:")
+    print(f"crawl:               {crawl_rate:7.1f} pages/s ({seconds:.1f} s wall)")
     print(
-        f"core utilisation:    {run.cpu / run.seconds:7.2f} of {cores} cores "
-        f"({run.cpu / run.seconds / cores:.0%})"
+        f"cpu per page:        {per_page:7.1f} ms (crawl process {crawl_ms:.1f} ms, "
+        f"extraction workers {per_page - crawl_ms:.1f} ms)"
     )
+    print(f"core utilisation:    {cores_busy:7.2f} of {cores} cores ({cores_busy / cores:.0%})")
     # A run of its own: reading every process's PSS every 50 ms costs ~0.1 core, which
-    # the speed run above would lose to the sampler.
+    # the speed runs above would lose to the sampler.
     memory = crawl(pages, args.workers)
     print(
         f"peak memory:         {memory.peak_kib / 1024:7.1f} MiB RSS summed over the process "
-        f"tree, {memory.peak_pss_kib / 1024:.1f} MiB PSS (a second run)"
+        f"tree, {memory.peak_pss_kib / 1024:.1f} MiB PSS (a run of its own)"
     )
     print(
         f"trafilatura alone:   {ceiling_rate:7.1f} pages/s in {processes} processes, "
-        f"{ceiling_cpu * 1000:.1f} ms CPU per page (before the crawl {before[0]:.1f} "
-        f"pages/s, {before[1] * 1000:.1f} ms; after it {after[0]:.1f}, {after[1] * 1000:.1f})"
+        f"{ceiling_cpu:.1f} ms CPU per page (measured {len(ceilings)} times: "
+        f"{min(c[1] for c in ceilings) * 1000:.1f}-{max(c[1] for c in ceilings) * 1000:.1f} ms)"
     )
-    print(
-        f"ratio to ceiling:    {run.rate / ceiling_rate:7.2f} pages/s, "
-        f"{per_page / (ceiling_cpu * 1000):.2f} CPU per page"
-    )
+    ratio = median(r.ratio for r in rounds)
+    cpu_ratio = median(r.cpu_ratio for r in rounds)
+    print(f"ratio to ceiling:    {ratio:7.2f} pages/s, {cpu_ratio:.2f} CPU per page")
     figures.update(
-        pages=run.pages,
-        pages_per_s=run.rate,
+        pages=len(pages),
+        rounds=len(rounds),
+        pages_per_s=crawl_rate,
         cpu_ms_per_page=per_page,
-        crawl_process_cpu_ms_per_page=(run.crawl_cpu or 0) / run.pages * 1000,
-        cores_busy=run.cpu / run.seconds,
+        crawl_process_cpu_ms_per_page=crawl_ms,
+        cores_busy=cores_busy,
         peak_mib=memory.peak_kib / 1024,
         peak_pss_mib=memory.peak_pss_kib / 1024,
         ceiling_pages_per_s=ceiling_rate,
-        ceiling_cpu_ms_per_page=ceiling_cpu * 1000,
-        ceiling_cpu_ms_per_page_before=before[1] * 1000,
-        ceiling_cpu_ms_per_page_after=after[1] * 1000,
-        ratio=run.rate / ceiling_rate,
-        cpu_ratio=per_page / (ceiling_cpu * 1000),
+        ceiling_cpu_ms_per_page=ceiling_cpu,
+        ratio=ratio,
+        cpu_ratio=cpu_ratio,
+        round_ratios=[r.ratio for r in rounds],
+        round_cpu_ratios=[r.cpu_ratio for r in rounds],
     )
 
     if not args.no_single:
