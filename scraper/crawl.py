@@ -40,6 +40,7 @@ from scraper.refresh import changed_since, publication_time, refresh_due
 from scraper.sink import ArticleSink
 from scraper.storage.base import (
     AliasRecord,
+    ClaimRecord,
     Database,
     DatabaseError,
     DiscoveryRecord,
@@ -403,6 +404,11 @@ class SourceCrawl:
             self.job.output_error = self.job.output_error or f"{reason} ({exc.filename})"
             log.error("cannot write the file of %s: %s", page.url, exc)
             return
+        if claim is not None:
+            # Kept for later runs and other processes too (see CanonicalClaim).
+            self.job.sink.claim(
+                ClaimRecord(claim.canonical_url, outcome.id, datetime.now().astimezone())
+            )
         if not self.job.options.dry_run:
             # The last fetch and the page's validators: when to fetch it again, and how.
             self.job.service.checks.note(
@@ -446,9 +452,15 @@ class SourceCrawl:
             stored_id = target[0]
         else:
             claim = service.canonical_claims.get(doc.url)
-            if claim is None or claim.article_id == doc.id or not claim.same_article(doc):
+            if claim is None or claim.article_id == doc.id:
                 return False
-            if await service.stored_path(claim.article_id) is None:
+            path = await service.stored_path(claim.article_id)
+            if path is None:
+                return False
+            if claim.marks is None:  # a claim of an earlier run: its marks are in its file
+                if not await asyncio.to_thread(_same_article, path, doc):
+                    return False
+            elif not claim.same_article(doc):
                 return False
             stored_id = claim.article_id
         self.summary.skip(ALIAS_REASON)
@@ -616,6 +628,25 @@ class CrawlService:
             log.warning("cannot read article aliases: %s", exc)
             return {}
 
+    def load_claims(self) -> dict[str, str]:
+        """Every canonical claim in the database: the claimed URL and its article's id
+        (call in a thread). When the database fails, a page a claim names may be stored
+        a second time, as before claims were kept."""
+        if self.database is None:
+            return {}
+        try:
+            return self.database.claims()
+        except DatabaseError as exc:
+            log.warning("cannot read canonical claims: %s", exc)
+            return {}
+
+    def _remember_claims(self, claims: dict[str, str]) -> None:
+        """Claims of earlier runs and other processes, beside this process's own (the
+        same or earlier: a claim in memory stands)."""
+        for url, claimer in claims.items():
+            if url not in self.canonical_claims:
+                self.canonical_claims[url] = CanonicalClaim(url, claimer, None)
+
     def remember_feed_validators(self, validators: FeedValidators) -> None:
         self._validators[validators.url] = validators
         self._validators_new[validators.url] = validators
@@ -664,6 +695,7 @@ class CrawlService:
         await asyncio.to_thread(self.checks.load)  # what other processes fetched since
         # Off the event loop too: URLs known as aliases count as their stored articles.
         self.redirects.update(await asyncio.to_thread(self.load_aliases))
+        self._remember_claims(await asyncio.to_thread(self.load_claims))
         for context in contexts:
             self.active[context.source.id] = context
 
@@ -819,14 +851,17 @@ def _same_marks(first: tuple[str, str], second: tuple[str, str]) -> bool:
 @dataclass(frozen=True)
 class CanonicalClaim:
     """An article stored (or being stored) at its own URL whose canonical link named
-    another URL: what tells whether the page at that URL is another copy of it."""
+    another URL: what tells whether the page at that URL is another copy of it. Claims
+    are kept in the database too (``canonical_claims``) and loaded at each job's start,
+    so that the page at that URL becomes an alias whichever run or process fetches it
+    first; a loaded claim has no marks (its article's record file holds them)."""
 
     canonical_url: str
     article_id: str
-    marks: tuple[str, str]  # _copy_marks
+    marks: tuple[str, str] | None  # _copy_marks; None: read the stored record
 
     def same_article(self, doc: Document) -> bool:
-        return _same_marks(self.marks, _copy_marks(doc))
+        return self.marks is not None and _same_marks(self.marks, _copy_marks(doc))
 
 
 def _comparable(text: str) -> str:

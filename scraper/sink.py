@@ -17,6 +17,7 @@ from scraper.document import Document, render
 from scraper.storage.base import (
     AliasRecord,
     ArticleRecord,
+    ClaimRecord,
     Database,
     DatabaseError,
     DiscoveryRecord,
@@ -39,6 +40,7 @@ class ArticleSink:
     _articles: list[ArticleRecord] = field(default_factory=list)
     _discoveries: list[DiscoveryRecord] = field(default_factory=list)
     _aliases: list[AliasRecord] = field(default_factory=list)
+    _claims: list[ClaimRecord] = field(default_factory=list)
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Called with each stored document's id and status (the daemon's metrics listen here).
     on_stored: Callable[[str, str, str], None] | None = None
@@ -82,6 +84,14 @@ class ArticleSink:
         if not self.dry_run:
             self._aliases.append(record)
 
+    def claim(self, record: ClaimRecord) -> None:
+        """Queue a row of canonical_claims (stored after the articles of its batch). Like
+        aliases, claims are not journalled while the database is behind: until the page
+        the claim names is fetched by the process that made it, a later run may store it
+        a second time, as before claims were kept."""
+        if not self.dry_run:
+            self._claims.append(record)
+
     async def flush(self) -> None:
         """Send queued rows to the database in one batch. While it is behind, the rows
         (articles and sightings) go to the pending journal instead, for the next run to
@@ -90,7 +100,8 @@ class ArticleSink:
             articles, self._articles = self._articles, []
             discoveries, self._discoveries = self._discoveries, []
             aliases, self._aliases = self._aliases, []
-            if self.dry_run or (not articles and not discoveries and not aliases):
+            claims, self._claims = self._claims, []
+            if self.dry_run or not (articles or discoveries or aliases or claims):
                 return
             if self.database is not None and self.database_error is None:
                 try:
@@ -100,6 +111,8 @@ class ArticleSink:
                         await asyncio.to_thread(self.database.record_discoveries, discoveries)
                     if aliases:
                         await asyncio.to_thread(self.database.save_aliases, aliases)
+                    if claims:
+                        await asyncio.to_thread(self.database.save_claims, claims)
                     return
                 except DatabaseError as exc:
                     self.database_error = str(exc)

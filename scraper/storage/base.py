@@ -68,6 +68,18 @@ class AliasRecord:
 
 
 @dataclass(frozen=True)
+class ClaimRecord:
+    """A stored article's claim on the URL its same-site canonical link names, when no
+    article was stored there yet: a row of ``canonical_claims``. The page at that URL,
+    once fetched and found to be the same article, becomes an alias of the claiming
+    article, in whichever process or run fetches it."""
+
+    url: str  # the named URL's identity; claim_id = article_id(url)
+    article_id: str  # the stored article whose canonical link named it
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class StoredIdentity:
     """An ``articles`` row as ``scraper db identities`` judges it."""
 
@@ -182,6 +194,15 @@ class Database(Protocol):
 
     def aliases(self) -> dict[str, str]:
         """Every alias URL with the id of the article it names."""
+        ...
+
+    def save_claims(self, records: Sequence[ClaimRecord]) -> None:
+        """Insert canonical claims in one transaction. A URL already claimed keeps its
+        first claim; one whose article has no row is skipped."""
+        ...
+
+    def claims(self) -> dict[str, str]:
+        """Every claimed URL with the id of the article that claimed it."""
         ...
 
     def stored_identities(self) -> Iterator[StoredIdentity]:

@@ -35,6 +35,7 @@ from scraper.storage import migrate as migrations
 from scraper.storage.base import (
     AliasRecord,
     ArticleRecord,
+    ClaimRecord,
     DatabaseError,
     DiscoveryRecord,
     FeedValidators,
@@ -224,6 +225,13 @@ class Q:
         ON CONFLICT (alias_id) DO UPDATE SET url = EXCLUDED.url, article_id = EXCLUDED.article_id
     """
     ALIASES: Final = "SELECT url, article_id FROM article_aliases"
+    SAVE_CLAIM: Final = """
+        INSERT INTO canonical_claims (claim_id, url, article_id, created_at)
+        SELECT %(claim_id)s, %(url)s, %(article_id)s, %(created_at)s
+        WHERE EXISTS (SELECT FROM articles WHERE id = %(article_id)s)
+        ON CONFLICT (claim_id) DO NOTHING
+    """
+    CLAIMS: Final = "SELECT url, article_id FROM canonical_claims"
     STORED_IDENTITIES: Final = """
         SELECT id, url, file_path, count(DISTINCT title), count(DISTINCT published_at)
         FROM (
@@ -256,6 +264,9 @@ class Q:
     )
     REKEY_ALIASES: Final = (
         "UPDATE article_aliases SET article_id = %(new_id)s WHERE article_id = %(old_id)s"
+    )
+    REKEY_CLAIMS: Final = (
+        "UPDATE canonical_claims SET article_id = %(new_id)s WHERE article_id = %(old_id)s"
     )
     REKEY_DISCOVERIES: Final = (
         "UPDATE discoveries SET article_id = %(new_id)s, url = %(url)s "
@@ -608,6 +619,26 @@ class PostgresDatabase:
             rows = conn.execute(Q.ALIASES).fetchall()
         return {url: target for url, target in rows}
 
+    def save_claims(self, records: Sequence[ClaimRecord]) -> None:
+        if not records:
+            return
+        params = [
+            {
+                "claim_id": article_id(r.url),
+                "url": r.url,
+                "article_id": r.article_id,
+                "created_at": r.created_at,
+            }
+            for r in records
+        ]
+        with self._transaction() as conn, conn.cursor() as cur:
+            cur.executemany(Q.SAVE_CLAIM, params)
+
+    def claims(self) -> dict[str, str]:
+        with self._transaction() as conn:
+            rows = conn.execute(Q.CLAIMS).fetchall()
+        return {url: target for url, target in rows}
+
     def stored_identities(self) -> Iterator[StoredIdentity]:
         cursor_name = f"scraper_identities_{secrets.token_hex(4)}"
         with self._transaction() as conn, conn.cursor(cursor_name) as cur:
@@ -635,7 +666,7 @@ class PostgresDatabase:
         with self._transaction() as conn:
             if conn.execute(Q.REKEY_ARTICLE, params).rowcount != 1:
                 raise DatabaseError(f"PostgreSQL {self._where}: no article with id {old_id}")
-            for query in (Q.REKEY_VERSIONS, Q.REKEY_ALIASES, Q.REKEY_DISCOVERIES):
+            for query in (Q.REKEY_VERSIONS, Q.REKEY_ALIASES, Q.REKEY_CLAIMS, Q.REKEY_DISCOVERIES):
                 conn.execute(query, params)
             conn.execute(Q.DELETE_ARTICLE, params)
 

@@ -24,6 +24,7 @@ from scraper.storage import migrate as migrations
 from scraper.storage.base import (
     AliasRecord,
     ArticleRecord,
+    ClaimRecord,
     DatabaseError,
     DiscoveryRecord,
     FeedValidators,
@@ -212,6 +213,13 @@ class Q:
         ON CONFLICT (alias_id) DO UPDATE SET url = excluded.url, article_id = excluded.article_id
     """
     ALIASES: Final = "SELECT url, article_id FROM article_aliases"
+    SAVE_CLAIM: Final = """
+        INSERT INTO canonical_claims (claim_id, url, article_id, created_at)
+        SELECT :claim_id, :url, :article_id, :created_at
+        WHERE EXISTS (SELECT 1 FROM articles WHERE id = :article_id)
+        ON CONFLICT (claim_id) DO NOTHING
+    """
+    CLAIMS: Final = "SELECT url, article_id FROM canonical_claims"
     STORED_IDENTITIES: Final = """
         SELECT id, url, file_path, count(DISTINCT title), count(DISTINCT published_at)
         FROM (
@@ -246,6 +254,9 @@ class Q:
     )
     REKEY_ALIASES: Final = (
         "UPDATE article_aliases SET article_id = :new_id WHERE article_id = :old_id"
+    )
+    REKEY_CLAIMS: Final = (
+        "UPDATE canonical_claims SET article_id = :new_id WHERE article_id = :old_id"
     )
     REKEY_DISCOVERIES: Final = (
         "UPDATE OR IGNORE discoveries SET article_id = :new_id, url = :url "
@@ -588,6 +599,26 @@ class SQLiteDatabase:
             rows = conn.execute(Q.ALIASES).fetchall()
         return {url: target for url, target in rows}
 
+    def save_claims(self, records: Sequence[ClaimRecord]) -> None:
+        if not records:
+            return
+        params = [
+            {
+                "claim_id": article_id(r.url),
+                "url": r.url,
+                "article_id": r.article_id,
+                "created_at": _timestamp(r.created_at),
+            }
+            for r in records
+        ]
+        with self._write() as conn:
+            conn.executemany(Q.SAVE_CLAIM, params)
+
+    def claims(self) -> dict[str, str]:
+        with self._read() as conn:
+            rows = conn.execute(Q.CLAIMS).fetchall()
+        return {url: target for url, target in rows}
+
     def stored_identities(self) -> Iterator[StoredIdentity]:
         reader = self._connect()
         try:
@@ -619,7 +650,7 @@ class SQLiteDatabase:
         with self._write() as conn:
             if conn.execute(Q.REKEY_ARTICLE, params).rowcount != 1:
                 raise DatabaseError(f"SQLite database {self.path}: no article with id {old_id}")
-            for query in (Q.REKEY_VERSIONS, Q.REKEY_ALIASES, Q.REKEY_DISCOVERIES):
+            for query in (Q.REKEY_VERSIONS, Q.REKEY_ALIASES, Q.REKEY_CLAIMS, Q.REKEY_DISCOVERIES):
                 conn.execute(query, params)
             conn.execute(Q.DELETE_ARTICLE, params)
 

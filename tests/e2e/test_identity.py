@@ -224,6 +224,74 @@ def test_a_copy_listed_with_its_canonical_page_in_one_crawl_is_stored_once(
     assert len(project.files()) == 1
 
 
+def test_a_copy_stored_by_an_earlier_run_claims_the_page_its_canonical_link_names(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    """The copy is listed and stored first; the page its canonical link names comes in
+    a later `scraper crawl` (another process): it becomes the copy's alias, not a second
+    record. Another article at that URL (the copy's canonical link was a template bug)
+    is still stored."""
+    text = article_paragraphs(10)
+    original = "/news/library-reopens"
+    printable = "/print.php?story=library-reopens"
+    unrelated = "/news/market-day"
+    copy = article_page("Library reopens", text).replace(
+        "<head>", f'<head><link rel="canonical" href="{server.url(original)}">'
+    )
+    wrong_copy = article_page("Library reopens", text).replace(
+        "<head>", f'<head><link rel="canonical" href="{server.url(unrelated)}">'
+    )
+    server.routes(
+        {
+            original: Route(body=article_page("Library reopens", text)),
+            printable: Route(body=copy),
+            "/print.php?story=wrong": Route(body=wrong_copy),
+            unrelated: Route(body=article_page("Market day moves", article_paragraphs(11))),
+        }
+    )
+
+    def feed(*paths: str) -> None:
+        items = [(f"Item {n}", server.url(p), PUBDATE) for n, p in enumerate(paths)]
+        server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+
+    project.write_source(source(server))
+    feed(printable, "/print.php?story=wrong")
+    code, out, err = crawl(project)
+    assert code == 0, err
+    assert out.splitlines() == [
+        "portal: discovered 2, known 0, fetched 2, new 2, updated 0, unchanged 0, skipped 0,"
+        " failed 0"
+    ]
+    with sqlite3.connect(project.root / "data" / "scraper.db") as conn:
+        claims = conn.execute(
+            "SELECT claim_id, url, article_id FROM canonical_claims ORDER BY url"
+        ).fetchall()
+    assert claims == [
+        (article_id(server.url(original)), server.url(original), article_id(server.url(printable))),
+        (
+            article_id(server.url(unrelated)),
+            server.url(unrelated),
+            article_id(server.url("/print.php?story=wrong")),
+        ),
+    ]
+
+    feed(printable, "/print.php?story=wrong", original, unrelated)
+    code, out, err = crawl(project)
+
+    assert code == 0, err
+    assert out.splitlines() == [
+        "portal: discovered 4, known 2, fetched 2, new 1, updated 0, unchanged 0, skipped 1,"
+        " failed 0",
+        "  skipped: alias of a stored article (canonical link) (1)",
+    ]
+    assert sorted(d.url for d in project.documents()) == sorted(
+        server.url(p) for p in (printable, "/print.php?story=wrong", unrelated)
+    )
+    with sqlite3.connect(project.root / "data" / "scraper.db") as conn:
+        aliases = conn.execute("SELECT url, article_id FROM article_aliases").fetchall()
+    assert aliases == [(server.url(original), article_id(server.url(printable)))]
+
+
 def test_db_identities_lists_and_repairs_rows_the_old_rule_collapsed(
     server: LocalHTTPServer, project: Project
 ) -> None:

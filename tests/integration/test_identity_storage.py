@@ -1,5 +1,5 @@
 """Identities in the storage contract (issue 8), on SQLite and PostgreSQL alike:
-article aliases, and what ``scraper db identities`` asks of a database (stored
+article aliases, canonical claims, and what ``scraper db identities`` asks of a database (stored
 identities with their versions, forgetting rows, moving a row to a new identity)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from scraper.storage.base import (
     AliasRecord,
+    ClaimRecord,
     Database,
     DatabaseError,
     DiscoveryRecord,
@@ -48,6 +49,25 @@ def test_aliases_name_stored_articles_only(database: Database, backend: Backend)
     database.save_aliases([])
 
 
+def test_the_first_claim_on_a_url_stands(database: Database, backend: Backend) -> None:
+    a, b = make(1), make(2)
+    database.save_articles([record(a), record(b)])
+    named = "https://www.example.gov/news/1"
+    database.save_claims(
+        [
+            ClaimRecord(named, a.id, NOW),
+            ClaimRecord("https://www.example.gov/orphan", "0" * 16, NOW),  # no such article
+        ]
+    )
+    database.save_claims([ClaimRecord(named, b.id, NOW + timedelta(hours=1))])  # a later one
+    database.save_claims([])
+
+    assert database.claims() == {named: a.id}
+    assert backend.rows("SELECT claim_id, url, article_id FROM canonical_claims") == [
+        (article_id(named), named, a.id)
+    ]
+
+
 def test_stored_identities_count_titles_and_dates_of_versions(database: Database) -> None:
     a, b = make(1), make(2)
     database.save_articles([record(a), record(b)])
@@ -65,13 +85,14 @@ def test_stored_identities_count_titles_and_dates_of_versions(database: Database
     assert [row.id for row in database.stored_identities()] == sorted(rows)
 
 
-def test_forget_articles_removes_rows_versions_aliases_discoveries_and_validators(
+def test_forget_articles_removes_rows_versions_aliases_claims_discoveries_and_validators(
     database: Database, backend: Backend
 ) -> None:
     a, b = make(1), make(2)
     database.save_articles([record(a), record(b)])
     database.save_articles([record(make(1, "Changed."))])  # a version of a
     database.save_aliases([AliasRecord("https://www.example.gov/news/1?print", a.id, NOW)])
+    database.save_claims([ClaimRecord("https://www.example.gov/news/1x", a.id, NOW)])
     database.record_discoveries(
         [DiscoveryRecord(doc.url, "example", "feed", "RSS", NOW) for doc in (a, b)]
     )
@@ -82,6 +103,7 @@ def test_forget_articles_removes_rows_versions_aliases_discoveries_and_validator
     assert backend.rows("SELECT id FROM articles") == [(b.id,)]
     assert backend.scalar("SELECT count(*) FROM article_versions") == 0
     assert database.aliases() == {}
+    assert database.claims() == {}
     assert backend.rows("SELECT article_id FROM discoveries") == [(b.id,)]
     assert database.feed_validators("https://www.example.gov/rss") is None
 
@@ -91,6 +113,7 @@ def test_rekey_moves_a_row_and_what_hangs_on_it(database: Database, backend: Bac
     database.save_articles([record(old)])
     database.save_articles([record(make(1, "Changed.", url=old.url))])  # one version
     database.save_aliases([AliasRecord("https://www.example.gov/print", old.id, NOW)])
+    database.save_claims([ClaimRecord("https://www.example.gov/named", old.id, NOW)])
     database.record_discoveries([DiscoveryRecord(old.url, "example", "feed", "RSS", NOW)])
     before = backend.rows("SELECT first_seen_at, updated_at FROM articles")[0]
 
@@ -103,6 +126,7 @@ def test_rekey_moves_a_row_and_what_hangs_on_it(database: Database, backend: Bac
     assert backend.rows("SELECT updated_at FROM articles")[0][0] >= before[1]
     assert backend.rows("SELECT DISTINCT article_id FROM article_versions") == [(new_id,)]
     assert database.aliases() == {"https://www.example.gov/print": new_id}
+    assert database.claims() == {"https://www.example.gov/named": new_id}
     assert backend.rows("SELECT article_id, url FROM discoveries") == [(new_id, new_url)]
 
     with pytest.raises(DatabaseError):
