@@ -59,7 +59,10 @@ TRACKING_KEYS = frozenset(
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
-_BAD_HOST_CHARS = re.compile(r"[\s<>\"{}|\\^`]")
+# What no host holds (the WHATWG URL standard's forbidden host code points that
+# urlsplit lets through): spaces, control characters (a NUL in a stored URL makes
+# PostgreSQL refuse the row, and the batch with it) and a few punctuation marks.
+_BAD_HOST_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`]")
 # Characters a URL keeps as they are: the reserved ones and "%" (existing escapes are
 # not touched); quote() never encodes letters, digits and "-._~". Everything else
 # (non-ASCII, space, quotes, <>...) is percent-encoded as UTF-8.

@@ -3,6 +3,7 @@ crawls add nothing, and a database that is down loses no file and catches up lat
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import psycopg
@@ -149,3 +150,25 @@ def test_sqlite_default_needs_no_server(server: LocalHTTPServer, project: Projec
     )
     assert exported.returncode == 0, exported.stderr
     assert len(exported.stdout.strip().splitlines()) == 3
+
+
+def test_a_listed_url_whose_host_holds_a_control_character_does_not_stop_the_database(
+    server: LocalHTTPServer, project: Project, pg_url: str
+) -> None:
+    # PostgreSQL refuses text holding NUL: one such sighting failed its whole batch, and
+    # every row after it went to the journal (exit 4), on every run.
+    server.route("/news/0", Route(body=article_page("Story 0", article_paragraphs(0))))
+    items = [
+        {"id": "bad", "url": "http://exa\u0000mple.com/a", "title": "Bad"},
+        {"id": "good", "url": server.url("/news/0"), "title": "Story 0"},
+    ]
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+    server.route("/feed.xml", Route(body=body, content_type="application/feed+json"))
+    project.write_source(feed_source(server))
+
+    result = crawl(project, pg_url)
+
+    assert result.returncode == 0, result.stderr
+    assert "discovered 1, known 0, fetched 1, new 1," in result.stdout
+    assert "feed: invalid URL (1)" in result.stdout
+    assert rows(pg_url, "SELECT url FROM articles") == [(server.url("/news/0"),)]
