@@ -159,6 +159,7 @@ def sync_command(
         f"{result.updated} updated, {result.level} already level, "
         f"{result.unreadable} unreadable, {restored} restored from the database"
         + (f" ({not_restored} could not be written)" if not_restored else "")
+        + (f", {result.refused} refused by the database (see the log)" if result.refused else "")
         + (f", {sightings} journalled sightings recorded" if sightings else "")
     )
 

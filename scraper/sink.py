@@ -21,12 +21,19 @@ from scraper.storage.base import (
     Database,
     DatabaseError,
     DiscoveryRecord,
+    RowStatus,
 )
 from scraper.storage.files import FileStore
 from scraper.storage.sync import note_pending
 from scraper.summary import CrawlSummary
 
 log = logging.getLogger(__name__)
+
+
+# Counted for an article whose file was written but whose row the database refused
+# for what it holds (RowRefused): the file stays, the next crawl's levelling tries the
+# row again.
+ROW_REFUSED = "database: row refused"
 
 
 @dataclass
@@ -41,6 +48,9 @@ class ArticleSink:
     _discoveries: list[DiscoveryRecord] = field(default_factory=list)
     _aliases: list[AliasRecord] = field(default_factory=list)
     _claims: list[ClaimRecord] = field(default_factory=list)
+    # The summary each queued article was counted in, and as what, by article id: a row
+    # the database refuses is counted as failed there instead.
+    _counted: dict[str, tuple[CrawlSummary, str]] = field(default_factory=dict)
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Called with each stored document's id and status (the daemon's metrics listen here).
     on_stored: Callable[[str, str, str], None] | None = None
@@ -58,6 +68,7 @@ class ArticleSink:
         self._articles.append(
             ArticleRecord(doc, source_id, written.relative_path, written.content_hash)
         )
+        self._counted[doc.id] = (summary, written.status)
         if len(self._articles) >= self.batch_size:
             await self.flush()
         return written.status
@@ -101,12 +112,14 @@ class ArticleSink:
             discoveries, self._discoveries = self._discoveries, []
             aliases, self._aliases = self._aliases, []
             claims, self._claims = self._claims, []
+            counted, self._counted = self._counted, {}
             if self.dry_run or not (articles or discoveries or aliases or claims):
                 return
             if self.database is not None and self.database_error is None:
                 try:
                     if articles:
-                        await asyncio.to_thread(self.database.save_articles, articles)
+                        statuses = await asyncio.to_thread(self.database.save_articles, articles)
+                        _count_refused(articles, statuses, counted)
                     if discoveries:
                         await asyncio.to_thread(self.database.record_discoveries, discoveries)
                     if aliases:
@@ -123,3 +136,17 @@ class ArticleSink:
     @property
     def database_behind(self) -> bool:
         return self.database_error is not None
+
+
+def _count_refused(
+    records: list[ArticleRecord],
+    statuses: list[RowStatus],
+    counted: dict[str, tuple[CrawlSummary, str]],
+) -> None:
+    """Move each article whose row was refused from what its file write counted it as
+    (new, updated, unchanged) to the failures of its crawl."""
+    for record, status in zip(records, statuses, strict=True):
+        if status == "refused" and record.document.id in counted:
+            summary, written = counted[record.document.id]
+            summary.add(written, -1)
+            summary.fail(ROW_REFUSED)

@@ -6,14 +6,20 @@ database is their queryable twin, written in batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from scraper.document import Document
 
+log = logging.getLogger(__name__)
+
 SaveStatus = Literal["new", "updated", "unchanged"]
+# What saving did to an article's row: a SaveStatus, or "refused" when the database
+# would not hold that row (see RowRefused).
+RowStatus = Literal["new", "updated", "unchanged", "refused"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,68 @@ class DatabaseError(Exception):
     """The database is unreachable or refused an operation (message is one line)."""
 
 
+class RowRefused(DatabaseError):
+    """The database refused a write for what a row holds (a value it cannot store, such
+    as a NUL character in PostgreSQL text, a value past a limit, a broken constraint),
+    not for being out of reach. Writes of many rows then store them again one at a time
+    (``each_row_apart``): one bad row must not cost its batch, nor mark the database
+    behind for the rest of a crawl and for every catch-up after it."""
+
+
+Row = TypeVar("Row")
+Outcome = TypeVar("Outcome")
+
+
+def each_row_apart(
+    save: Callable[[Sequence[Row]], Sequence[Outcome]],
+    rows: Sequence[Row],
+    refused: Outcome,
+    name: Callable[[Row], str],
+) -> list[Outcome]:
+    """``save(rows)`` in one transaction; when the database refuses a row of it, each
+    row in a transaction of its own, with ``refused`` (and an error logged with the
+    row's ``name``) for each row it still refuses. Other errors are raised."""
+    try:
+        return list(save(rows))
+    except RowRefused as exc:
+        if len(rows) == 1:
+            log.error("the database refused the row of %s: %s", name(rows[0]), exc)
+            return [refused]
+    outcomes: list[Outcome] = []
+    for row in rows:
+        outcomes.extend(each_row_apart(save, [row], refused, name))
+    return outcomes
+
+
+def article_row(record: ArticleRecord) -> str:
+    return f"article {record.document.id} ({record.document.url})"
+
+
+def sighting_row(record: DiscoveryRecord) -> str:
+    return f"the sighting of {record.url} ({record.source_id}, {record.channel})"
+
+
+def alias_row(record: AliasRecord) -> str:
+    return f"the alias {record.url} of article {record.article_id}"
+
+
+def claim_row(record: ClaimRecord) -> str:
+    return f"the claim of article {record.article_id} on {record.url}"
+
+
+def insert_each_apart(
+    insert: Callable[[Sequence[Row]], None], rows: Sequence[Row], name: Callable[[Row], str]
+) -> None:
+    """``each_row_apart`` for writes that return nothing: a refused row is logged and
+    left out."""
+
+    def inserted(batch: Sequence[Row]) -> list[bool]:
+        insert(batch)
+        return [True] * len(batch)
+
+    each_row_apart(inserted, rows, False, name)
+
+
 class Database(Protocol):
     def migrate(self) -> int:
         """Apply pending migrations; return the schema version. Refuses a newer schema."""
@@ -109,8 +177,9 @@ class Database(Protocol):
         """Stored article URLs among ``urls`` with their updated_at."""
         ...
 
-    def save_articles(self, records: Sequence[ArticleRecord]) -> list[SaveStatus]:
-        """Upsert a batch in one transaction; unchanged hashes leave rows untouched.
+    def save_articles(self, records: Sequence[ArticleRecord]) -> list[RowStatus]:
+        """Upsert a batch in one transaction; unchanged hashes leave rows untouched. A
+        row the database refuses (RowRefused) is "refused" and costs only itself.
 
         The date's provenance (``published_original``, ``date_source``) is stored with
         new and changed rows; a record without any keeps the stored pair. An unchanged
@@ -118,7 +187,10 @@ class Database(Protocol):
         metadata (authors ... tags) goes the same way, as one group."""
         ...
 
-    def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None: ...
+    def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None:
+        """Insert sightings in one transaction; one the database refuses (RowRefused)
+        is logged and left out."""
+        ...
 
     def start_run(
         self,
@@ -189,7 +261,8 @@ class Database(Protocol):
 
     def save_aliases(self, records: Sequence[AliasRecord]) -> None:
         """Insert (or repoint) aliases in one transaction. One whose article has no row,
-        or whose URL is itself a stored article's, is skipped."""
+        or whose URL is itself a stored article's, is skipped; one the database refuses
+        is logged and left out."""
         ...
 
     def aliases(self) -> dict[str, str]:
@@ -198,7 +271,8 @@ class Database(Protocol):
 
     def save_claims(self, records: Sequence[ClaimRecord]) -> None:
         """Insert canonical claims in one transaction. A URL already claimed keeps its
-        first claim; one whose article has no row is skipped."""
+        first claim; one whose article has no row is skipped; one the database refuses
+        is logged and left out."""
         ...
 
     def claims(self) -> dict[str, str]:

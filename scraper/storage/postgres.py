@@ -39,10 +39,17 @@ from scraper.storage.base import (
     DatabaseError,
     DiscoveryRecord,
     FeedValidators,
-    SaveStatus,
+    RowRefused,
+    RowStatus,
     StoredIdentity,
+    alias_row,
+    article_row,
+    claim_row,
+    each_row_apart,
     has_page_metadata,
     has_provenance,
+    insert_each_apart,
+    sighting_row,
 )
 from scraper.urls import article_id
 
@@ -349,7 +356,8 @@ class PostgresDatabase:
         except passthrough:
             raise
         except psycopg.Error as exc:
-            raise DatabaseError(self._describe(exc)) from None
+            error = RowRefused if _refuses_a_row(exc) else DatabaseError
+            raise error(self._describe(exc)) from None
 
     def close(self) -> None:
         self._pool.close()
@@ -412,10 +420,13 @@ class PostgresDatabase:
             rows = conn.execute(Q.CONTENT_HASHES, {"ids": wanted}).fetchall()
         return {row_id: digest for row_id, digest in rows}
 
-    def save_articles(self, records: Sequence[ArticleRecord]) -> list[SaveStatus]:
+    def save_articles(self, records: Sequence[ArticleRecord]) -> list[RowStatus]:
         """Upsert a batch in one transaction; statuses come back in the order given."""
         if not records:
             return []
+        return each_row_apart(self._save_racing, records, "refused", article_row)
+
+    def _save_racing(self, records: Sequence[ArticleRecord]) -> list[RowStatus]:
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
                 return self._save_batch(records)
@@ -428,11 +439,11 @@ class PostgresDatabase:
                     raise DatabaseError(self._describe(exc)) from None
         raise AssertionError("unreachable")
 
-    def _save_batch(self, records: Sequence[ArticleRecord]) -> list[SaveStatus]:
+    def _save_batch(self, records: Sequence[ArticleRecord]) -> list[RowStatus]:
         # Rows are locked in id order in every transaction, so two crawls saving
         # overlapping batches wait for each other instead of deadlocking.
         order = sorted(range(len(records)), key=lambda i: records[i].document.id)
-        statuses: list[SaveStatus] = ["unchanged"] * len(records)
+        statuses: list[RowStatus] = ["unchanged"] * len(records)
         with self._transaction(_INSERT_RACES) as conn, conn.cursor() as cur:
             params = [_article_params(records[i]) for i in order]
             cur.executemany(Q.UPSERT_ARTICLE, params, returning=True)
@@ -504,6 +515,9 @@ class PostgresDatabase:
     # -- discoveries and crawl runs ---------------------------------------------------
 
     def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None:
+        insert_each_apart(self._insert_discoveries, records, sighting_row)
+
+    def _insert_discoveries(self, records: Sequence[DiscoveryRecord]) -> None:
         if not records:
             return
         params = [
@@ -600,6 +614,9 @@ class PostgresDatabase:
     # -- identities (issue 8) ---------------------------------------------------------
 
     def save_aliases(self, records: Sequence[AliasRecord]) -> None:
+        insert_each_apart(self._insert_aliases, records, alias_row)
+
+    def _insert_aliases(self, records: Sequence[AliasRecord]) -> None:
         if not records:
             return
         params = [
@@ -620,6 +637,9 @@ class PostgresDatabase:
         return {url: target for url, target in rows}
 
     def save_claims(self, records: Sequence[ClaimRecord]) -> None:
+        insert_each_apart(self._insert_claims, records, claim_row)
+
+    def _insert_claims(self, records: Sequence[ClaimRecord]) -> None:
         if not records:
             return
         params = [
@@ -777,6 +797,18 @@ _KNOWN_PROBLEMS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 _LIBPQ_PREFIX: Final = re.compile(
     r"^(?:connection failed: )?(?:connection to server .*? failed: )?(?:(?:FATAL|ERROR): +)?"
 )
+
+
+# SQLSTATE classes of errors that come from what a row holds: data exceptions (a value
+# the type cannot hold), integrity constraint violations, program limits (a search
+# vector or an index entry too large).
+_ROW_ERROR_CLASSES: Final = ("22", "23", "54")
+
+
+def _refuses_a_row(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` is about a row's content, not the server or the connection.
+    psycopg raises DataError itself, without a SQLSTATE, for a NUL in text."""
+    return isinstance(exc, psycopg.DataError) or (exc.sqlstate or "")[:2] in _ROW_ERROR_CLASSES
 
 
 def describe_target(dsn: str) -> str:

@@ -28,10 +28,17 @@ from scraper.storage.base import (
     DatabaseError,
     DiscoveryRecord,
     FeedValidators,
-    SaveStatus,
+    RowRefused,
+    RowStatus,
     StoredIdentity,
+    alias_row,
+    article_row,
+    claim_row,
+    each_row_apart,
     has_page_metadata,
     has_provenance,
+    insert_each_apart,
+    sighting_row,
 )
 from scraper.urls import article_id
 
@@ -324,6 +331,8 @@ class SQLiteDatabase:
                     if conn.in_transaction:
                         conn.execute(Q.ROLLBACK)
                     raise
+            except (sqlite3.DataError, sqlite3.IntegrityError) as exc:
+                raise RowRefused(self._describe(exc)) from None  # what a row holds
             except sqlite3.Error as exc:
                 raise DatabaseError(self._describe(exc)) from None
 
@@ -389,13 +398,16 @@ class SQLiteDatabase:
             rows = conn.execute(Q.CONTENT_HASHES, {"ids": json.dumps(wanted)}).fetchall()
         return {row_id: digest for row_id, digest in rows}
 
-    def save_articles(self, records: Sequence[ArticleRecord]) -> list[SaveStatus]:
+    def save_articles(self, records: Sequence[ArticleRecord]) -> list[RowStatus]:
         """Upsert a batch in one transaction; statuses come back in the order given."""
         if not records:
             return []
+        return each_row_apart(self._save_batch, records, "refused", article_row)
+
+    def _save_batch(self, records: Sequence[ArticleRecord]) -> list[RowStatus]:
         now = _now()
         ids = json.dumps(sorted({r.document.id for r in records}))
-        statuses: list[SaveStatus] = []
+        statuses: list[RowStatus] = []
         with self._write() as conn:
             # The write lock is held, so these hashes stay true until the commit.
             stored = dict(conn.execute(Q.CONTENT_HASHES, {"ids": ids}).fetchall())
@@ -482,6 +494,9 @@ class SQLiteDatabase:
     # -- discoveries and crawl runs ---------------------------------------------------
 
     def record_discoveries(self, records: Sequence[DiscoveryRecord]) -> None:
+        insert_each_apart(self._insert_discoveries, records, sighting_row)
+
+    def _insert_discoveries(self, records: Sequence[DiscoveryRecord]) -> None:
         if not records:
             return
         params = [
@@ -580,6 +595,9 @@ class SQLiteDatabase:
     # -- identities (issue 8) ---------------------------------------------------------
 
     def save_aliases(self, records: Sequence[AliasRecord]) -> None:
+        insert_each_apart(self._insert_aliases, records, alias_row)
+
+    def _insert_aliases(self, records: Sequence[AliasRecord]) -> None:
         if not records:
             return
         params = [
@@ -600,6 +618,9 @@ class SQLiteDatabase:
         return {url: target for url, target in rows}
 
     def save_claims(self, records: Sequence[ClaimRecord]) -> None:
+        insert_each_apart(self._insert_claims, records, claim_row)
+
+    def _insert_claims(self, records: Sequence[ClaimRecord]) -> None:
         if not records:
             return
         params = [

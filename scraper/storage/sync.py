@@ -522,6 +522,7 @@ class SyncResult:
     updated: int = 0  # row replaced by the file's content
     level: int = 0  # row already held the file's content
     unreadable: int = 0  # not a record: skipped (and logged)
+    refused: int = 0  # rows the database would not hold (logged): their files stay
 
 
 def sync_files(
@@ -601,6 +602,8 @@ def _sync_batch(
             result.new += 1
         elif status == "updated":
             result.updated += 1
+        elif status == "refused":
+            result.refused += 1
         else:
             result.level += 1
 
@@ -656,6 +659,8 @@ def sync_pending(database: Database, files: FileStore) -> int:
         result.updated,
         sightings,
     )
+    if result.refused:
+        log.error("the database refused %d rows (see above); their files stay", result.refused)
     return result.new + result.updated
 
 

@@ -74,6 +74,35 @@ def test_a_page_with_a_title_of_megabytes_does_not_fail_its_batch(database: Data
     assert row["title"] == batch[1].document.title and len(row["title"]) <= 1_000
 
 
+def test_a_row_the_database_refuses_costs_only_that_row(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A value the database will not hold (here no source id) failed its whole batch, and
+    # a crawl then journalled every row after it, for every catch-up to meet again.
+    refused = ArticleRecord(make(2), None, "2024-03-01/000_x.txt", "0" * 64)  # type: ignore[arg-type]
+    batch = [record(make(1)), refused, record(make(3))]
+
+    assert database.save_articles(batch) == ["new", "refused", "new"]
+
+    ids = [make(n).id for n in (1, 2, 3)]
+    assert sorted(database.content_hashes(ids)) == sorted([make(1).id, make(3).id])
+    assert f"the database refused the row of article {make(2).id} ({make(2).url})" in caplog.text
+    assert database.save_articles([record(make(2))]) == ["new"]
+
+
+def test_a_sighting_the_database_refuses_costs_only_that_sighting(
+    database: Database, backend: Backend
+) -> None:
+    seen = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    good = [DiscoveryRecord(make(n).url, "example", "feed", "RSS", seen) for n in (1, 3)]
+    refused = DiscoveryRecord(make(2).url, "example", None, "RSS", seen)  # type: ignore[arg-type]
+
+    database.record_discoveries([good[0], refused, good[1]])
+
+    rows = backend.rows("SELECT url FROM discoveries ORDER BY url")
+    assert rows == [(make(1).url,), (make(3).url,)]
+
+
 def test_content_hash_decides_new_updated_unchanged(database: Database) -> None:
     a, b, c = make(1), make(2), make(3)
     assert database.save_articles([record(b), record(a)]) == ["new", "new"]
@@ -436,6 +465,24 @@ def pg(pg_dsn: str) -> PostgresDatabase:
     db = PostgresDatabase(pg_dsn)
     db.migrate()
     return db
+
+
+@pytest.mark.db
+def test_postgres_refuses_a_nul_character_in_one_row_only(
+    pg: PostgresDatabase, pg_dsn: str
+) -> None:
+    # PostgreSQL text cannot hold NUL (SQLite can): psycopg refuses it before sending.
+    seen = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    sightings = [
+        DiscoveryRecord(make(1).url, "example", "feed", "RSS", seen),
+        DiscoveryRecord(make(2).url + "\x00", "example", "feed", "RSS", seen),
+    ]
+    pg.record_discoveries(sightings)
+    articles = [record(make(3), source_id="exa\x00mple"), record(make(4))]
+    assert pg.save_articles(articles) == ["refused", "new"]
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute(b"SELECT url FROM discoveries").fetchall() == [(make(1).url,)]
+    pg.close()
 
 
 @pytest.mark.db

@@ -28,6 +28,7 @@ from scraper.storage.sync import (
     pending_path,
     read_pending,
     replay_discoveries,
+    sync_files,
     sync_pending,
 )
 from scraper.summary import CrawlSummary
@@ -410,6 +411,55 @@ def test_the_sink_journals_articles_and_sightings_when_the_database_is_down(
     assert journal.sources == {make(1).id: "city"}
     assert journal.provenance == {make(1).id: ("2024-05-02T06:30:00-03:00", "jsonld")}
     assert journal.discoveries == [sighting(1), sighting(1, "sitemap")]
+
+
+def test_a_row_the_database_refuses_is_counted_as_failed_and_the_rest_is_stored(
+    root: Path, tmp_path: Path
+) -> None:
+    # One refused row marked the database behind for the rest of the crawl: every later
+    # row went to the journal and the crawl exited 4.
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    sink = ArticleSink(FileStore(root), db)
+    summary = CrawlSummary("city")
+
+    async def crawl() -> None:
+        await sink.store(dated(1), "city", summary)
+        await sink.store(dated(2), None, summary)  # type: ignore[arg-type]  # NOT NULL
+        await sink.flush()
+        await sink.store(dated(3), "city", summary)
+        await sink.flush()
+
+    try:
+        asyncio.run(crawl())
+        assert (summary.new, dict(summary.failed)) == (2, {"database: row refused": 1})
+        assert sink.database_error is None and not pending_path(root).exists()
+        ids = [dated(n).id for n in (1, 2, 3)]
+        assert sorted(db.content_hashes(ids)) == sorted([dated(1).id, dated(3).id])
+        assert len(list(root.rglob("*.txt"))) == 3  # the file of the refused row stays
+    finally:
+        db.close()
+
+
+def test_db_sync_counts_a_row_the_database_refuses_and_stores_the_rest(
+    root: Path, tmp_path: Path
+) -> None:
+    store = FileStore(root)
+    for n in (1, 2, 3):
+        store.write(dated(n))
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    refused = dated(2).id
+
+    def source_of(doc: Document) -> str:
+        return None if doc.id == refused else "city"  # type: ignore[return-value]  # NOT NULL
+
+    try:
+        result = sync_files(db, root, source_of)
+        assert (result.checked, result.new, result.refused) == (3, 2, 1)
+        assert refused not in db.content_hashes([refused])
+    finally:
+        db.close()
 
 
 def test_lines_journalled_during_a_catch_up_wait_for_the_next_one(
