@@ -138,15 +138,15 @@ def article_row(record: ArticleRecord) -> str:
 
 
 def sighting_row(record: DiscoveryRecord) -> str:
-    return f"the sighting of {record.url} ({record.source_id}, {record.channel})"
+    return f"sighting {record.url} ({record.source_id}, {record.channel})"
 
 
 def alias_row(record: AliasRecord) -> str:
-    return f"the alias {record.url} of article {record.article_id}"
+    return f"alias {record.url} of article {record.article_id}"
 
 
 def claim_row(record: ClaimRecord) -> str:
-    return f"the claim of article {record.article_id} on {record.url}"
+    return f"claim of article {record.article_id} on {record.url}"
 
 
 def insert_each_apart(
