@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from scraper.adhoc import AdhocChannels, adhoc_source
-from scraper.cli_db import db_app, export_command, parse_since
+from scraper.cli_db import EXIT_INCOMPLETE, db_app, export_command, parse_since
 from scraper.config import (
     ConfigError,
     Settings,
@@ -75,7 +75,6 @@ EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
 EXIT_DATABASE_BEHIND = 4
 EXIT_FAILED = 1  # the command crashed
-EXIT_INCOMPLETE = 5  # a source unreachable, a channel failed, or pages failed
 EXIT_OUTPUT = 6  # the output folder could not be written
 # The settings the flags override, so that a bad value is reported against its flag.
 FLAG_NAMES = {"output_dir": "--output", "database_url": "--database"}

@@ -38,6 +38,9 @@ from scraper.storage.sync import (
 
 log = logging.getLogger(__name__)
 
+# As for `scraper crawl` (which takes it from here): not everything could be done.
+EXIT_INCOMPLETE = 5
+
 db_app = typer.Typer(
     name="db",
     help="The database: create or upgrade its schema, bring it level with the files, "
@@ -162,6 +165,8 @@ def sync_command(
         + (f", {result.refused} refused by the database (see the log)" if result.refused else "")
         + (f", {sightings} journalled sightings recorded" if sightings else "")
     )
+    if result.refused:
+        raise typer.Exit(EXIT_INCOMPLETE)  # their files stay: not everything is level
 
 
 @db_app.command("identities")

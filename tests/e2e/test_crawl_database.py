@@ -4,11 +4,14 @@ crawls add nothing, and a database that is down loses no file and catches up lat
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from scraper.urls import article_id
 from tests.e2e.test_crawl import feed_source
 from tests.support.cli import Project, run_scraper, scraper_command
 from tests.support.http_server import LocalHTTPServer, Route
@@ -172,3 +175,34 @@ def test_a_listed_url_whose_host_holds_a_control_character_does_not_stop_the_dat
     assert "discovered 1, known 0, fetched 1, new 1," in result.stdout
     assert "feed: invalid URL (1)" in result.stdout
     assert rows(pg_url, "SELECT url FROM articles") == [(server.url("/news/0"),)]
+
+
+def test_an_article_whose_row_the_database_refuses_is_counted_and_the_rest_is_stored(
+    server: LocalHTTPServer, project: Project, tmp_path: Path
+) -> None:
+    # One refused row failed its batch: the database was marked behind for the rest of
+    # the crawl, every other row went to the journal, and the crawl exited 4.
+    setup(project, server, count=3)
+    location = tmp_path / "news.db"
+    database = f"sqlite:///{location}"
+    migrated = run_scraper(
+        "db", "migrate", "--config", project.config, "--database", database, cwd=project.root
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    refused = article_id(server.url("/news/1"))
+    with sqlite3.connect(location) as conn:  # a constraint the row breaks
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON articles "
+            f"WHEN NEW.id = '{refused}' BEGIN SELECT RAISE(ABORT, 'not this one'); END"
+        )
+
+    result = crawl(project, database)
+
+    assert result.returncode == 5, result.stderr
+    assert "discovered 3, known 0, fetched 3, new 2, updated 0, unchanged 0" in result.stdout
+    assert "database: row refused (1)" in result.stdout
+    assert f"the database refused the row of article {refused}" in result.stderr
+    with sqlite3.connect(location) as conn:
+        stored = {row[0] for row in conn.execute("SELECT url FROM articles")}
+    assert stored == {server.url("/news/0"), server.url("/news/2")}
+    assert len(project.files()) == 3  # the refused article's file stays

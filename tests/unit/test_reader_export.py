@@ -268,6 +268,31 @@ def test_db_sync_brings_the_database_level_with_the_files(config: Path, tmp_path
     db.close()
 
 
+def test_db_sync_stores_what_the_database_takes_and_exits_5_for_a_row_it_refuses(
+    config: Path, tmp_path: Path
+) -> None:
+    store = FileStore(tmp_path / "articles")
+    for n in range(3):
+        store.write(make(n))
+    assert runner.invoke(db_app, ["migrate", "--config", str(config)]).exit_code == 0
+    # A constraint the row breaks (one an administrator added, say): SQLite says so as
+    # it says a CHECK failed.
+    with sqlite3.connect(tmp_path / "data" / "scraper.db") as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON articles "
+            f"WHEN NEW.id = '{make(1).id}' BEGIN SELECT RAISE(ABORT, 'not this one'); END"
+        )
+
+    result = runner.invoke(db_app, ["sync", "--config", str(config)])
+
+    assert result.exit_code == 5, result.output
+    assert "3 files, 2 new, 0 updated, 0 already level, 0 unreadable" in result.stdout
+    assert ", 1 refused by the database (see the log)" in result.stdout
+    db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
+    assert sorted(row["id"] for row in db.articles_since()) == sorted([make(0).id, make(2).id])
+    db.close()
+
+
 def test_db_commands_fail_with_one_line(config: Path) -> None:
     url = "postgresql://scraper:s3cret@127.0.0.1:1/news"
     result = runner.invoke(db_app, ["migrate", "--config", str(config), "--database", url])
