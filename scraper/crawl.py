@@ -214,6 +214,9 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
             # After the host map (judge where a request really goes), and its exception
             # hook before the retry middleware's (a refusal is not retried).
             "scraper.guard.AddressGuardMiddleware": 560,
+            # A robots.txt that fails with a 5xx disallows its site (scraper.robots).
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "scraper.robots.ServerErrorRobotsTxtMiddleware": 100,
         },
         "DOWNLOADER_MIDDLEWARES_BASE": _without(
             default_settings.DOWNLOADER_MIDDLEWARES_BASE, UNUSED_DOWNLOADER_MIDDLEWARES

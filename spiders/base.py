@@ -35,6 +35,7 @@ from scraper.context import CrawlContext
 from scraper.discovery import NO_LINK, OVER_MAX_ITEMS, Entry, charset_from_content_type
 from scraper.guard import RefusedRequest, scheme_refusal
 from scraper.models import Discovery, FetchedPage
+from scraper.robots import RobotsUnreachable
 from scraper.urls import identity, listed_url
 
 ChannelT = TypeVar(
@@ -97,6 +98,8 @@ def describe_failure(failure: Failure) -> tuple[str, bool]:
     """(reason, is_skip) for a failed request. Robots.txt refusals are skips (the site
     asked not to be crawled), everything else is a failure."""
     exc = failure.value
+    if isinstance(exc, RobotsUnreachable):
+        return exc.reason, False
     if isinstance(exc, RefusedRequest):
         return exc.reason, True
     if isinstance(exc, HttpError):

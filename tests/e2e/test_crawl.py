@@ -249,6 +249,25 @@ def test_robots_txt_is_obeyed(server: LocalHTTPServer, project: Project) -> None
     assert not server.requests_to(paths[1])
 
 
+def test_a_robots_txt_failing_with_a_server_error_disallows_its_site(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # RFC 9309: a robots.txt unreachable for a server error means complete disallow.
+    # Scrapy read the 503's error page as rules, found none, and crawled everything.
+    paths = serve_articles(server, 2)
+    server.route("/robots.txt", Route(body="<h1>Service Unavailable</h1>", status=503))
+    serve_feed_of(server, [server.url(p) for p in paths])
+    project.write_source(feed_source(server))
+
+    code, out, err = crawl(project, "city")
+
+    assert code == 3, out + err  # no channel got an answer: its request was never sent
+    assert "\n  failed: feed: robots.txt unreachable (HTTP 503) (1)\n" in out
+    assert project.files() == []
+    assert not server.requests_to("/feed.xml") and not server.requests_to(paths[0])
+    assert "robots.txt of 127.0.0.1:" in err and "answered HTTP 503" in err
+
+
 def test_robots_txt_is_read_up_to_its_parsing_limit(
     server: LocalHTTPServer, project: Project
 ) -> None:

@@ -30,6 +30,7 @@ from twisted.internet import error as tx_error
 from twisted.python.failure import Failure
 
 from scraper.discovery import Entry
+from scraper.robots import RobotsUnreachable
 from spiders import SPIDERS
 from spiders.base import describe_failure
 from spiders.gnews import GNewsSpider, publisher_home
@@ -110,6 +111,10 @@ def test_every_channel_kind_has_a_spider() -> None:
         (tx_error.ConnectionLost(), ("connection reset", False)),
         (tx_error.SSLError(), ("TLS error", False)),
         (IgnoreRequest("Forbidden by robots.txt"), ("forbidden by robots.txt", True)),
+        (
+            RobotsUnreachable(503, "https://x.gov/a"),
+            ("robots.txt unreachable (HTTP 503)", False),
+        ),
         (IgnoreRequest("max redirections reached"), ("too many redirects", False)),
         (
             IgnoreRequest("Ignored response because it exceeded DOWNLOAD_MAXSIZE (10 B)"),
