@@ -39,7 +39,7 @@ from scraper.gnews import (
     search_feed_url,
     signature_page_url,
 )
-from scraper.robots import within_parse_limit
+from scraper.robots import is_server_error, unreachable_reason, within_parse_limit
 
 ROBOTS_REASON = "forbidden by robots.txt"  # the crawl's skip reason (spiders.base)
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -73,12 +73,13 @@ def is_html(content_type: str | None) -> bool:
 
 @dataclass
 class RobotsFile:
-    """A site's robots.txt; an unreadable or missing one allows everything (as Scrapy's
-    robots.txt middleware does)."""
+    """A site's robots.txt; an unreadable or missing one allows everything, one that
+    answered with a server error nothing (as the crawl reads it: scraper.robots)."""
 
     url: str
     parser: Protego
     answered: bool  # False: missing or unreadable
+    server_error: int | None = None  # its 5xx status: nothing of the site may be fetched
 
     def allows(self, url: str, user_agent: str) -> bool:
         return bool(self.parser.can_fetch(url, user_agent))
@@ -112,7 +113,11 @@ class Probe:
                 body = within_parse_limit(fetched.body)  # as the crawl reads it
                 text = body.decode(fetched.charset or "utf-8", "replace")
                 robots = parse_robots(text, robots_url)
-            except (FetchError, LookupError):
+            except FetchError as exc:
+                robots = parse_robots("", robots_url, answered=False)
+                if exc.status is not None and is_server_error(exc.status):
+                    robots.server_error = exc.status
+            except LookupError:
                 robots = parse_robots("", robots_url, answered=False)
             self._robots_files[origin] = robots
         return robots
@@ -121,8 +126,12 @@ class Probe:
         self, url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
     ) -> FetchedBody:
         """``url``'s answer, or ProbeError with the reason it has none."""
-        if self.robots and not self.robots_file(url).allows(url, self.settings.user_agent):
-            raise ProbeError(ROBOTS_REASON)
+        if self.robots:
+            robots = self.robots_file(url)
+            if robots.server_error is not None:
+                raise ProbeError(unreachable_reason(robots.server_error), robots.server_error)
+            if not robots.allows(url, self.settings.user_agent):
+                raise ProbeError(ROBOTS_REASON)
         try:
             return fetch_page(url, self.settings, data=data, headers=headers)
         except FetchError as exc:

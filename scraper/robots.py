@@ -56,12 +56,21 @@ class LimitedRobotParser(ProtegoRobotParser):
         super().__init__(within_parse_limit(robotstxt_body), spider)
 
 
+def is_server_error(status: int) -> bool:
+    """Whether a robots.txt answered with ``status`` disallows its whole site."""
+    return 500 <= status < 600
+
+
+def unreachable_reason(status: int) -> str:
+    return f"robots.txt unreachable (HTTP {status})"
+
+
 class RobotsUnreachable(IgnoreRequest):
     """A request not sent because its site's robots.txt answered with a server error;
     ``reason`` goes into the crawl summary, as a failure."""
 
     def __init__(self, status: int, url: str) -> None:
-        self.reason = f"robots.txt unreachable (HTTP {status})"
+        self.reason = unreachable_reason(status)
         super().__init__(f"{self.reason}: {url}")
         self.url = url
 
@@ -76,7 +85,7 @@ class ServerErrorRobotsTxtMiddleware(RobotsTxtMiddleware):
         self._server_errors: dict[str, int] = {}  # netloc -> status of its robots.txt
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
-        if 500 <= response.status < 600:
+        if is_server_error(response.status):
             self._server_errors[netloc] = response.status
             log.warning(
                 "robots.txt of %s answered HTTP %d: nothing of that site is fetched in "
