@@ -567,8 +567,8 @@ class CrawlService:
         self.redirects: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
         # Canonical link -> the article stored (at its own URL) that named it while that
         # URL was not stored: when the page at that URL comes later and shows the same
-        # title or first paragraph, it is that article again (memory only: a process's
-        # lifetime).
+        # title or first paragraph, it is that article again. Kept in the database too
+        # (canonical_claims) and loaded at each job's start, like the aliases.
         self.canonical_claims: BoundedCache[str, CanonicalClaim] = BoundedCache(CACHE_SIZE)
         # Article id -> done when the record file being written for it is (see writing).
         self._writes: dict[str, asyncio.Future[None]] = {}
