@@ -226,15 +226,15 @@ class Q:
     # An alias is kept only for a stored article, and never for a URL that is itself one.
     SAVE_ALIAS: Final = """
         INSERT INTO article_aliases (alias_id, url, article_id, created_at)
-        SELECT %(alias_id)s, %(url)s, %(article_id)s, %(created_at)s
+        SELECT %(url_id)s, %(url)s, %(article_id)s, %(created_at)s
         WHERE EXISTS (SELECT FROM articles WHERE id = %(article_id)s)
-          AND NOT EXISTS (SELECT FROM articles WHERE id = %(alias_id)s)
+          AND NOT EXISTS (SELECT FROM articles WHERE id = %(url_id)s)
         ON CONFLICT (alias_id) DO UPDATE SET url = EXCLUDED.url, article_id = EXCLUDED.article_id
     """
     ALIASES: Final = "SELECT url, article_id FROM article_aliases"
     SAVE_CLAIM: Final = """
         INSERT INTO canonical_claims (claim_id, url, article_id, created_at)
-        SELECT %(claim_id)s, %(url)s, %(article_id)s, %(created_at)s
+        SELECT %(url_id)s, %(url)s, %(article_id)s, %(created_at)s
         WHERE EXISTS (SELECT FROM articles WHERE id = %(article_id)s)
         ON CONFLICT (claim_id) DO NOTHING
     """
@@ -614,37 +614,24 @@ class PostgresDatabase:
     # -- identities (issue 8) ---------------------------------------------------------
 
     def save_aliases(self, records: Sequence[AliasRecord]) -> None:
-        insert_each_apart(self._insert_aliases, records, alias_row)
-
-    def _insert_aliases(self, records: Sequence[AliasRecord]) -> None:
-        if not records:
-            return
-        params = [
-            {
-                "alias_id": article_id(r.url),
-                "url": r.url,
-                "article_id": r.article_id,
-                "created_at": r.created_at,
-            }
-            for r in records
-        ]
-        with self._transaction() as conn, conn.cursor() as cur:
-            cur.executemany(Q.SAVE_ALIAS, params)
+        insert_each_apart(partial(self._insert_links, Q.SAVE_ALIAS), records, alias_row)
 
     def aliases(self) -> dict[str, str]:
-        with self._transaction() as conn:
-            rows = conn.execute(Q.ALIASES).fetchall()
-        return {url: target for url, target in rows}
+        return self._links(Q.ALIASES)
 
     def save_claims(self, records: Sequence[ClaimRecord]) -> None:
-        insert_each_apart(self._insert_claims, records, claim_row)
+        insert_each_apart(partial(self._insert_links, Q.SAVE_CLAIM), records, claim_row)
 
-    def _insert_claims(self, records: Sequence[ClaimRecord]) -> None:
+    def claims(self) -> dict[str, str]:
+        return self._links(Q.CLAIMS)
+
+    def _insert_links(self, query: str, records: Sequence[AliasRecord | ClaimRecord]) -> None:
+        """Rows of a table that ties a URL (keyed by its id) to a stored article."""
         if not records:
             return
         params = [
             {
-                "claim_id": article_id(r.url),
+                "url_id": article_id(r.url),
                 "url": r.url,
                 "article_id": r.article_id,
                 "created_at": r.created_at,
@@ -652,11 +639,11 @@ class PostgresDatabase:
             for r in records
         ]
         with self._transaction() as conn, conn.cursor() as cur:
-            cur.executemany(Q.SAVE_CLAIM, params)
+            cur.executemany(query, params)
 
-    def claims(self) -> dict[str, str]:
+    def _links(self, query: str) -> dict[str, str]:
         with self._transaction() as conn:
-            rows = conn.execute(Q.CLAIMS).fetchall()
+            rows = conn.execute(query).fetchall()
         return {url: target for url, target in rows}
 
     def stored_identities(self) -> Iterator[StoredIdentity]:

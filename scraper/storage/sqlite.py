@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -214,15 +215,15 @@ class Q:
     # An alias is kept only for a stored article, and never for a URL that is itself one.
     SAVE_ALIAS: Final = """
         INSERT INTO article_aliases (alias_id, url, article_id, created_at)
-        SELECT :alias_id, :url, :article_id, :created_at
+        SELECT :url_id, :url, :article_id, :created_at
         WHERE EXISTS (SELECT 1 FROM articles WHERE id = :article_id)
-          AND NOT EXISTS (SELECT 1 FROM articles WHERE id = :alias_id)
+          AND NOT EXISTS (SELECT 1 FROM articles WHERE id = :url_id)
         ON CONFLICT (alias_id) DO UPDATE SET url = excluded.url, article_id = excluded.article_id
     """
     ALIASES: Final = "SELECT url, article_id FROM article_aliases"
     SAVE_CLAIM: Final = """
         INSERT INTO canonical_claims (claim_id, url, article_id, created_at)
-        SELECT :claim_id, :url, :article_id, :created_at
+        SELECT :url_id, :url, :article_id, :created_at
         WHERE EXISTS (SELECT 1 FROM articles WHERE id = :article_id)
         ON CONFLICT (claim_id) DO NOTHING
     """
@@ -595,37 +596,24 @@ class SQLiteDatabase:
     # -- identities (issue 8) ---------------------------------------------------------
 
     def save_aliases(self, records: Sequence[AliasRecord]) -> None:
-        insert_each_apart(self._insert_aliases, records, alias_row)
-
-    def _insert_aliases(self, records: Sequence[AliasRecord]) -> None:
-        if not records:
-            return
-        params = [
-            {
-                "alias_id": article_id(r.url),
-                "url": r.url,
-                "article_id": r.article_id,
-                "created_at": _timestamp(r.created_at),
-            }
-            for r in records
-        ]
-        with self._write() as conn:
-            conn.executemany(Q.SAVE_ALIAS, params)
+        insert_each_apart(partial(self._insert_links, Q.SAVE_ALIAS), records, alias_row)
 
     def aliases(self) -> dict[str, str]:
-        with self._read() as conn:
-            rows = conn.execute(Q.ALIASES).fetchall()
-        return {url: target for url, target in rows}
+        return self._links(Q.ALIASES)
 
     def save_claims(self, records: Sequence[ClaimRecord]) -> None:
-        insert_each_apart(self._insert_claims, records, claim_row)
+        insert_each_apart(partial(self._insert_links, Q.SAVE_CLAIM), records, claim_row)
 
-    def _insert_claims(self, records: Sequence[ClaimRecord]) -> None:
+    def claims(self) -> dict[str, str]:
+        return self._links(Q.CLAIMS)
+
+    def _insert_links(self, query: str, records: Sequence[AliasRecord | ClaimRecord]) -> None:
+        """Rows of a table that ties a URL (keyed by its id) to a stored article."""
         if not records:
             return
         params = [
             {
-                "claim_id": article_id(r.url),
+                "url_id": article_id(r.url),
                 "url": r.url,
                 "article_id": r.article_id,
                 "created_at": _timestamp(r.created_at),
@@ -633,11 +621,11 @@ class SQLiteDatabase:
             for r in records
         ]
         with self._write() as conn:
-            conn.executemany(Q.SAVE_CLAIM, params)
+            conn.executemany(query, params)
 
-    def claims(self) -> dict[str, str]:
+    def _links(self, query: str) -> dict[str, str]:
         with self._read() as conn:
-            rows = conn.execute(Q.CLAIMS).fetchall()
+            rows = conn.execute(query).fetchall()
         return {url: target for url, target in rows}
 
     def stored_identities(self) -> Iterator[StoredIdentity]:
