@@ -96,10 +96,10 @@ class ArticleSink:
             self._aliases.append(record)
 
     def claim(self, record: ClaimRecord) -> None:
-        """Queue a row of canonical_claims (stored after the articles of its batch). Like
-        aliases, claims are not journalled while the database is behind: until the page
-        the claim names is fetched by the process that made it, a later run may store it
-        a second time, as before claims were kept."""
+        """Queue a row of canonical_claims (stored after the articles of its batch).
+        While the database is behind, claims go to the pending journal with the articles
+        they name (an alias is not: the crawl that meets its page again makes it once
+        more, but a claim lost would let the page it names be stored a second time)."""
         if not self.dry_run:
             self._claims.append(record)
 
@@ -130,8 +130,8 @@ class ArticleSink:
                 except DatabaseError as exc:
                     self.database_error = str(exc)
                     log.error("database write failed, files keep being written: %s", exc)
-            # The sightings too: `scraper db sync` (or the next run) records them.
-            await asyncio.to_thread(note_pending, self.files.root, articles, discoveries)
+            # The sightings and claims too: `scraper db sync` (or the next run) stores them.
+            await asyncio.to_thread(note_pending, self.files.root, articles, discoveries, claims)
 
     @property
     def database_behind(self) -> bool:

@@ -17,17 +17,24 @@ One JSON object per line, either an article::
      "section": "<name>" | null, "tags": ["<tag>", ...] | null}
 
 (lines written before the provenance was journalled lack the provenance keys, and lines
-written before schema version 4 the page's metadata, authors to tags), or a
+written before schema version 4 the page's metadata, authors to tags), a
 sighting::
 
     {"kind": "discovery", "url": "<article URL>", "source_id": "<source>",
      "channel": "feed", "aggregator": "RSS", "discovered_at": "<ISO 8601 with offset>"}
 
+or a canonical claim (a stored article's claim on the URL its canonical link names;
+see ``canonical_claims`` in docs/schema.md), stored once its article's row is::
+
+    {"kind": "claim", "url": "<claimed URL>", "article_id": "<article id>",
+     "created_at": "<ISO 8601 with offset>"}
+
 The journal lies in the output folder, which other hands may write to, so each of its
 lines is checked before anything is read on its word: well-formed JSON with an article
 id, a source id and the relative path of that article's record file, a regular file under
 the output folder (no absolute path, no "..", no symlink out of it); a sighting with an
-http(s) URL, a source id, a channel name and a time with its offset. A line that fails
+http(s) URL, a source id, a channel name and a time with its offset; a claim with an
+http(s) URL, an article id and a time with its offset. A line that fails
 is skipped, counted and logged with its reason; its path is never opened.
 """
 
@@ -57,7 +64,7 @@ from scraper.document import (
     render,
 )
 from scraper.reader import read_document
-from scraper.storage.base import ArticleRecord, Database, DiscoveryRecord
+from scraper.storage.base import ArticleRecord, ClaimRecord, Database, DiscoveryRecord
 from scraper.storage.files import (
     DATE_FOLDER,
     RECORD_NAME,
@@ -73,6 +80,7 @@ PENDING_NAME = ".db-pending.jsonl"
 # A journal line is a few hundred bytes; anything this long is not one of ours.
 MAX_LINE_BYTES = 64 * 1024
 DISCOVERY_KIND = "discovery"
+CLAIM_KIND = "claim"
 MAX_URL_CHARS = 32 * 1024
 MAX_TEXT_CHARS = 200  # published_original, aggregator
 _ARTICLE_ID = re.compile(r"[0-9a-f]{16}")
@@ -83,6 +91,7 @@ _PROVENANCE_KEYS = frozenset({"published_original", "date_source"})
 # The page's metadata (issue 11): Document fields, journalled as the row stores them.
 _DETAIL_KEYS = frozenset({"authors", "description", "image_url", "modified_at", "section", "tags"})
 _DISCOVERY_KEYS = frozenset({"kind", "url", "source_id", "channel", "aggregator", "discovered_at"})
+_CLAIM_KEYS = frozenset({"kind", "url", "article_id", "created_at"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Provenance = tuple[str | None, str | None]  # (published_original, date_source)
@@ -127,12 +136,16 @@ def release_pending(claimed: Iterable[Path]) -> None:
 
 
 def note_pending(
-    root: Path, records: Iterable[ArticleRecord], discoveries: Iterable[DiscoveryRecord] = ()
+    root: Path,
+    records: Iterable[ArticleRecord],
+    discoveries: Iterable[DiscoveryRecord] = (),
+    claims: Iterable[ClaimRecord] = (),
 ) -> None:
     """Append what the database did not take to the journal (one line each): the
-    articles (with the date's provenance) and the sightings."""
+    articles (with the date's provenance), the sightings and the canonical claims."""
     lines = [_article_line(r) for r in records]
     lines += [_discovery_line(d) for d in discoveries]
+    lines += [_claim_line(c) for c in claims]
     if not lines:
         return
     Path(root).mkdir(parents=True, exist_ok=True)
@@ -171,6 +184,18 @@ def _discovery_line(record: DiscoveryRecord) -> str:
     )
 
 
+def _claim_line(record: ClaimRecord) -> str:
+    return json.dumps(
+        {
+            "kind": CLAIM_KIND,
+            "url": record.url,
+            "article_id": record.article_id,
+            "created_at": record.created_at.isoformat(),
+        },
+        ensure_ascii=False,
+    )
+
+
 @dataclass(frozen=True)
 class PendingEntry:
     """A valid article line of the journal."""
@@ -185,10 +210,15 @@ class PendingEntry:
     details: PageDetails | None = None
 
 
+# What one valid journal line holds.
+JournalItem = PendingEntry | DiscoveryRecord | ClaimRecord
+
+
 @dataclass
 class PendingJournal:
     entries: list[PendingEntry] = field(default_factory=list)
     discoveries: list[DiscoveryRecord] = field(default_factory=list)
+    claims: list[ClaimRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "line N: reason", one per bad line
 
     @property
@@ -226,8 +256,8 @@ class BadJournalLine(ValueError):
     """Why a journal line is not used (the message is the one-line reason)."""
 
 
-def parse_pending_line(line: str, root: Path) -> PendingEntry | DiscoveryRecord:
-    """The article entry or the sighting of one journal line, checked against the output
+def parse_pending_line(line: str, root: Path) -> JournalItem:
+    """The article entry, sighting or claim of one journal line, checked against the output
     folder ``root`` (the path is judged as text before the file system is asked anything
     about it). Raises BadJournalLine."""
     try:
@@ -238,6 +268,8 @@ def parse_pending_line(line: str, root: Path) -> PendingEntry | DiscoveryRecord:
         raise BadJournalLine("not a JSON object")
     if value.get("kind") == DISCOVERY_KIND:
         return _parse_discovery(value)
+    if value.get("kind") == CLAIM_KIND:
+        return _parse_claim(value)
     keys = set(value)
     if not _ARTICLE_KEYS <= keys <= _ARTICLE_KEYS | _PROVENANCE_KEYS | _DETAIL_KEYS:
         listed = ", ".join(sorted(map(str, value))) or "none"
@@ -322,15 +354,7 @@ def _parse_discovery(value: dict[str, Any]) -> DiscoveryRecord:
         raise BadJournalLine(
             f"expected the keys of a sighting ({', '.join(sorted(_DISCOVERY_KEYS))}), got {listed}"
         )
-    url, source, channel = value["url"], value["source_id"], value["channel"]
-    if (
-        not isinstance(url, str)
-        or not url.startswith(("http://", "https://"))
-        or len(url) > MAX_URL_CHARS
-        or any(c.isspace() for c in url)
-        or _CONTROL.search(url)
-    ):
-        raise BadJournalLine("url: not an http(s) URL")
+    url, source, channel = _checked_url(value["url"]), value["source_id"], value["channel"]
     if not isinstance(source, str) or not _SOURCE_ID.fullmatch(source):
         raise BadJournalLine("source_id: not a source id")
     if not isinstance(channel, str) or not _NAME.fullmatch(channel):
@@ -342,6 +366,33 @@ def _parse_discovery(value: dict[str, Any]) -> DiscoveryRecord:
     if moment is None:
         raise BadJournalLine("discovered_at: not an ISO 8601 time with its offset")
     return DiscoveryRecord(url, source, channel, aggregator, moment)
+
+
+def _parse_claim(value: dict[str, Any]) -> ClaimRecord:
+    if set(value) != _CLAIM_KEYS:
+        listed = ", ".join(sorted(map(str, value)))
+        raise BadJournalLine(
+            f"expected the keys of a claim ({', '.join(sorted(_CLAIM_KEYS))}), got {listed}"
+        )
+    url, article = _checked_url(value["url"]), value["article_id"]
+    if not isinstance(article, str) or not _ARTICLE_ID.fullmatch(article):
+        raise BadJournalLine("article_id: not an article id")
+    moment = _aware_time(value["created_at"])
+    if moment is None:
+        raise BadJournalLine("created_at: not an ISO 8601 time with its offset")
+    return ClaimRecord(url, article, moment)
+
+
+def _checked_url(url: object) -> str:
+    if (
+        not isinstance(url, str)
+        or not url.startswith(("http://", "https://"))
+        or len(url) > MAX_URL_CHARS
+        or any(c.isspace() for c in url)
+        or _CONTROL.search(url)
+    ):
+        raise BadJournalLine("url: not an http(s) URL")
+    return url
 
 
 def _optional_text(value: dict[str, Any], key: str, limit: int = MAX_TEXT_CHARS) -> str | None:
@@ -406,6 +457,8 @@ def load_pending(
         elif isinstance(item, DiscoveryRecord):
             if discoveries:
                 journal.discoveries.append(item)
+        elif isinstance(item, ClaimRecord):
+            journal.claims.append(item)
         else:
             journal.skipped.append(str(item))
             if item.line is None:
@@ -427,13 +480,13 @@ def pending_discoveries(
 
 def _scan_all(
     root: Path, paths: Sequence[Path] | None
-) -> Iterator[tuple[Path, PendingEntry | DiscoveryRecord | _Skipped]]:
+) -> Iterator[tuple[Path, JournalItem | _Skipped]]:
     for path in journal_paths(root) if paths is None else paths:
         for item in _scan(root, path):
             yield path, item
 
 
-def _scan(root: Path, path: Path) -> Iterator[PendingEntry | DiscoveryRecord | _Skipped]:
+def _scan(root: Path, path: Path) -> Iterator[JournalItem | _Skipped]:
     """What each line of the journal holds, or why it is skipped, one line at a time."""
     try:
         handle = _open_journal(path)
@@ -446,7 +499,7 @@ def _scan(root: Path, path: Path) -> Iterator[PendingEntry | DiscoveryRecord | _
         for number, raw in _journal_lines(handle):
             if raw is not None and not raw.strip():
                 continue
-            item: PendingEntry | DiscoveryRecord | _Skipped
+            item: JournalItem | _Skipped
             try:
                 if raw is None:
                     raise BadJournalLine(f"longer than {MAX_LINE_BYTES} bytes")
@@ -513,6 +566,16 @@ def replay_discoveries(
         database.record_discoveries(batch)
         count += len(batch)
     return count
+
+
+def replay_claims(database: Database, root: Path, paths: Sequence[Path] | None = None) -> int:
+    """Store the journals' canonical claims (after the rows of the articles they name:
+    a claim whose article has no row is skipped, the first claim on a URL stands);
+    returns how many lines were replayed."""
+    claims = [item for _path, item in _scan_all(root, paths) if isinstance(item, ClaimRecord)]
+    if claims:
+        database.save_claims(claims)
+    return len(claims)
 
 
 @dataclass
@@ -652,6 +715,7 @@ def sync_pending(database: Database, files: FileStore) -> int:
         details=journal.details,
     )
     sightings = replay_discoveries(database, files.root, paths=claimed)
+    replay_claims(database, files.root, paths=claimed)
     release_pending(claimed)
     log.info(
         "database caught up with the files: %d new, %d updated rows, %d sightings",

@@ -292,6 +292,49 @@ def test_a_copy_stored_by_an_earlier_run_claims_the_page_its_canonical_link_name
     assert aliases == [(server.url(original), article_id(server.url(printable)))]
 
 
+def test_a_claim_made_while_the_database_was_down_still_stands_after_the_catch_up(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    """The copy is stored while the database is unreachable: its claim goes to the
+    pending journal with it, and once the next run has caught up, the page the copy's
+    canonical link names is its alias, not a second record."""
+    text = article_paragraphs(12)
+    original, printable = "/news/bridge-opens", "/print.php?story=bridge-opens"
+    copy = article_page("Bridge opens", text).replace(
+        "<head>", f'<head><link rel="canonical" href="{server.url(original)}">'
+    )
+    server.routes(
+        {original: Route(body=article_page("Bridge opens", text)), printable: Route(body=copy)}
+    )
+
+    def feed(*paths: str) -> None:
+        items = [(f"Item {n}", server.url(p), PUBDATE) for n, p in enumerate(paths)]
+        server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+
+    project.write_source(source(server))
+    feed(printable)
+    unreachable = f"sqlite:///{project.root / 'no-such-folder' / 'x' / 'scraper.db'}"
+    (project.root / "no-such-folder").write_text("a file where a folder should be")
+    down = run_scraper(
+        "crawl", "portal", "--config", project.config, "--database", unreachable, cwd=project.root
+    )
+    assert down.returncode == 4, down.stderr
+
+    feed(printable, original)
+    code, out, err = crawl(project)
+
+    assert code == 0, err
+    assert out.splitlines() == [
+        "portal: discovered 2, known 1, fetched 1, new 0, updated 0, unchanged 0, skipped 1,"
+        " failed 0",
+        "  skipped: alias of a stored article (canonical link) (1)",
+    ]
+    assert [d.url for d in project.documents()] == [server.url(printable)]
+    with sqlite3.connect(project.root / "data" / "scraper.db") as conn:
+        aliases = conn.execute("SELECT url, article_id FROM article_aliases").fetchall()
+    assert aliases == [(server.url(original), article_id(server.url(printable)))]
+
+
 def test_db_identities_lists_and_repairs_rows_the_old_rule_collapsed(
     server: LocalHTTPServer, project: Project
 ) -> None:

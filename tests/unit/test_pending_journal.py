@@ -18,7 +18,7 @@ import pytest
 
 from scraper.document import Document
 from scraper.sink import ArticleSink
-from scraper.storage.base import ArticleRecord, DatabaseError, DiscoveryRecord
+from scraper.storage.base import ArticleRecord, ClaimRecord, DatabaseError, DiscoveryRecord
 from scraper.storage.files import FileStore
 from scraper.storage.sqlite import SQLiteDatabase
 from scraper.storage.sync import (
@@ -282,6 +282,17 @@ def discovery_line(**changes: object) -> str:
     return json.dumps({k: v for k, v in value.items() if v is not ...})
 
 
+def claim_line(**changes: object) -> str:
+    value: dict[str, object] = {
+        "kind": "claim",
+        "url": "https://news.example.org/article-1",
+        "article_id": "0123456789abcdef",
+        "created_at": "2024-05-02T10:00:00+00:00",
+    }
+    value.update(changes)
+    return json.dumps({k: v for k, v in value.items() if v is not ...})
+
+
 def article_line(**changes: object) -> str:
     value: dict[str, object] = {
         "id": "0123456789abcdef",
@@ -311,6 +322,10 @@ def article_line(**changes: object) -> str:
         (article_line(date_source="JSON-LD"), "date_source: not a date source name"),
         (article_line(date_source=1), "date_source: not a date source name"),
         (article_line(other="x"), "expected the keys file, id, source_id"),
+        (claim_line(url="file:///etc/passwd"), "url: not an http(s) URL"),
+        (claim_line(article_id="../../etc"), "article_id: not an article id"),
+        (claim_line(created_at="2024-05-02"), "created_at: not an ISO"),
+        (claim_line(created_at=...), "expected the keys of a claim"),
     ],
 )
 def test_each_malformed_sighting_or_provenance_is_skipped_with_its_reason(
@@ -321,7 +336,7 @@ def test_each_malformed_sighting_or_provenance_is_skipped_with_its_reason(
 
     journal = load_pending(root)
 
-    assert journal.entries == [] and journal.discoveries == []
+    assert journal.entries == [] and journal.discoveries == [] and journal.claims == []
     assert len(journal.skipped) == 1 and reason in journal.skipped[0], journal.skipped
 
 
@@ -458,6 +473,33 @@ def test_db_sync_counts_a_row_the_database_refuses_and_stores_the_rest(
         result = sync_files(db, root, source_of)
         assert (result.checked, result.new, result.refused) == (3, 2, 1)
         assert refused not in db.content_hashes([refused])
+    finally:
+        db.close()
+
+
+def test_a_claim_made_while_the_database_is_down_is_stored_by_the_catch_up(
+    root: Path, tmp_path: Path
+) -> None:
+    # A claim lost with the outage let the page it names be stored a second time.
+    claimed = "https://news.example.org/original"
+    claim = ClaimRecord(claimed, dated(1).id, datetime(2024, 5, 2, 10, 0, tzinfo=UTC))
+    sink = ArticleSink(FileStore(root), None)
+    summary = CrawlSummary("city")
+
+    async def crawl() -> None:
+        await sink.store(dated(1), "city", summary)
+        sink.claim(claim)
+        await sink.flush()
+
+    asyncio.run(crawl())
+    assert load_pending(root).claims == [claim]
+
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    try:
+        assert sync_pending(db, FileStore(root)) == 1
+        assert db.claims() == {claimed: dated(1).id}
+        assert not pending_path(root).exists()
     finally:
         db.close()
 

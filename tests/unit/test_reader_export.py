@@ -20,7 +20,7 @@ from scraper.cli_db import db_app, export_command, parse_since
 from scraper.document import Document, DocumentFormatError, render
 from scraper.export import export
 from scraper.reader import articles_since, iter_documents, read_document
-from scraper.storage.base import ArticleRecord, DiscoveryRecord
+from scraper.storage.base import ArticleRecord, ClaimRecord, DiscoveryRecord
 from scraper.storage.files import FileStore
 from scraper.storage.migrate import latest_version, load_migrations
 from scraper.storage.sqlite import SQLiteDatabase, split_statements
@@ -290,6 +290,23 @@ def test_db_sync_stores_what_the_database_takes_and_exits_5_for_a_row_it_refuses
     assert ", 1 refused by the database (see the log)" in result.stdout
     db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
     assert sorted(row["id"] for row in db.articles_since()) == sorted([make(0).id, make(2).id])
+    db.close()
+
+
+def test_db_sync_stores_the_canonical_claims_journalled_with_their_articles(
+    config: Path, tmp_path: Path
+) -> None:
+    written = FileStore(tmp_path / "articles").write(make(1))
+    claimed = "https://www.example.gov/news/original"
+    claim = ClaimRecord(claimed, make(1).id, datetime(2024, 5, 2, 10, 0, tzinfo=UTC))
+    record = ArticleRecord(make(1), "president-gov-ua", written.relative_path, "")
+    note_pending(tmp_path / "articles", [record], claims=[claim])
+
+    result = runner.invoke(db_app, ["sync", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
+    assert db.claims() == {claimed: make(1).id}
     db.close()
 
 
