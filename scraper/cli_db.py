@@ -32,7 +32,6 @@ from scraper.storage.sync import (
     claim_pending,
     load_pending,
     release_pending,
-    replay_claims,
     replay_discoveries,
     sync_files,
 )
@@ -151,7 +150,7 @@ def sync_command(
                 details=journal.details,
             )
             sightings = replay_discoveries(db, settings.output_dir, paths=claimed)
-            replay_claims(db, settings.output_dir, paths=claimed)
+            db.save_claims(journal.claims)  # after the rows of the articles they name
             # ... and the other way: rows whose record file was lost get it back.
             restored, not_restored = restore_files(
                 db, FileStore(settings.output_dir), settings.zone

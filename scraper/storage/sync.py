@@ -568,16 +568,6 @@ def replay_discoveries(
     return count
 
 
-def replay_claims(database: Database, root: Path, paths: Sequence[Path] | None = None) -> int:
-    """Store the journals' canonical claims (after the rows of the articles they name:
-    a claim whose article has no row is skipped, the first claim on a URL stands);
-    returns how many lines were replayed."""
-    claims = [item for _path, item in _scan_all(root, paths) if isinstance(item, ClaimRecord)]
-    if claims:
-        database.save_claims(claims)
-    return len(claims)
-
-
 @dataclass
 class SyncResult:
     checked: int = 0  # record files looked at
@@ -715,7 +705,7 @@ def sync_pending(database: Database, files: FileStore) -> int:
         details=journal.details,
     )
     sightings = replay_discoveries(database, files.root, paths=claimed)
-    replay_claims(database, files.root, paths=claimed)
+    database.save_claims(journal.claims)  # after the rows of the articles they name
     release_pending(claimed)
     log.info(
         "database caught up with the files: %d new, %d updated rows, %d sightings",
