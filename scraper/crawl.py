@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -457,13 +457,13 @@ class SourceCrawl:
             claim = service.canonical_claims.get(doc.url)
             if claim is None or claim.article_id == doc.id:
                 return False
+            if claim.marks is not None and not claim.same_article(doc):
+                return False  # told from memory, before asking where its file is
             path = await service.stored_path(claim.article_id)
             if path is None:
                 return False
-            if claim.marks is None:  # a claim of an earlier run: its marks are in its file
-                if not await asyncio.to_thread(_same_article, path, doc):
-                    return False
-            elif not claim.same_article(doc):
+            # A claim of an earlier run has no marks in memory: its file holds them.
+            if claim.marks is None and not await asyncio.to_thread(_same_article, path, doc):
                 return False
             stored_id = claim.article_id
         self.summary.skip(ALIAS_REASON)
@@ -623,24 +623,22 @@ class CrawlService:
     def load_aliases(self) -> dict[str, str]:
         """Every alias URL in the database with its stored article's id (call in a
         thread). When the database fails, aliases are fetched again: no harm done."""
-        if self.database is None:
-            return {}
-        try:
-            return self.database.aliases()
-        except DatabaseError as exc:
-            log.warning("cannot read article aliases: %s", exc)
-            return {}
+        return self._read_links("article aliases", lambda db: db.aliases())
 
     def load_claims(self) -> dict[str, str]:
         """Every canonical claim in the database: the claimed URL and its article's id
         (call in a thread). When the database fails, a page a claim names may be stored
         a second time, as before claims were kept."""
+        return self._read_links("canonical claims", lambda db: db.claims())
+
+    def _read_links(self, what: str, read: Callable[[Database], dict[str, str]]) -> dict[str, str]:
+        """``read(database)``; nothing (logged) without a database or when it fails."""
         if self.database is None:
             return {}
         try:
-            return self.database.claims()
+            return read(self.database)
         except DatabaseError as exc:
-            log.warning("cannot read canonical claims: %s", exc)
+            log.warning("cannot read %s: %s", what, exc)
             return {}
 
     def _remember_claims(self, claims: dict[str, str]) -> None:
