@@ -166,8 +166,10 @@ def sync_command(
         + (f", {result.refused} refused by the database (see the log)" if result.refused else "")
         + (f", {sightings} journalled sightings recorded" if sightings else "")
     )
-    if result.refused:
-        raise typer.Exit(EXIT_INCOMPLETE)  # their files stay: not everything is level
+    # Not everything is level: a row refused (its file stays for the next try), a record
+    # file that cannot be read, or one that could not be written from its row.
+    if result.refused or result.unreadable or not_restored:
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 @db_app.command("identities")

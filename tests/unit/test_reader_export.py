@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -255,10 +256,11 @@ def test_db_sync_brings_the_database_level_with_the_files(config: Path, tmp_path
     second = runner.invoke(db_app, ["sync", "--config", str(config)])
     third = runner.invoke(db_app, ["sync", "--config", str(config)])
 
-    assert first.exit_code == 0, first.output
+    # The junk file is not level with anything: every sync says so in its exit code.
+    assert [first.exit_code, second.exit_code, third.exit_code] == [5, 5, 5], first.output
     assert "4 files, 3 new, 0 updated, 0 already level, 1 unreadable" in first.stdout
-    assert "1 updated, 2 already level" in second.stdout
-    assert "0 new, 0 updated, 3 already level" in third.stdout
+    assert "1 updated, 2 already level, 1 unreadable" in second.stdout
+    assert "0 new, 0 updated, 3 already level, 1 unreadable" in third.stdout
     db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
     rows = {row["id"]: row for row in db.articles_since()}
     assert rows[make(1).id]["content"] == "Corrected body."
@@ -291,6 +293,28 @@ def test_db_sync_stores_what_the_database_takes_and_exits_5_for_a_row_it_refuses
     db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
     assert sorted(row["id"] for row in db.articles_since()) == sorted([make(0).id, make(2).id])
     db.close()
+
+
+def test_db_sync_exits_5_while_a_lost_record_file_cannot_be_written_again(
+    config: Path, tmp_path: Path
+) -> None:
+    store = FileStore(tmp_path / "articles")
+    written = store.write(make(1))
+    level = runner.invoke(db_app, ["sync", "--config", str(config)])
+    assert level.exit_code == 0, level.output
+    # The file is lost, and its date folder's name is taken by a file: no folder there.
+    folder = (tmp_path / "articles" / written.relative_path).parent
+    shutil.rmtree(folder)
+    folder.write_text("not a folder\n")
+
+    result = runner.invoke(db_app, ["sync", "--config", str(config)])
+
+    assert result.exit_code == 5, result.output
+    assert result.stdout.endswith(", 0 restored from the database (1 could not be written)\n")
+    folder.unlink()  # the folder can be made again: the next sync restores it
+    again = runner.invoke(db_app, ["sync", "--config", str(config)])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.endswith(", 1 restored from the database\n")
 
 
 def test_db_sync_stores_the_canonical_claims_journalled_with_their_articles(
