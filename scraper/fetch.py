@@ -13,17 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from scraper.config import Settings
-from scraper.guard import AddressGuard, guarded_opener
+from scraper.guard import AddressGuard, AddressRefused, guarded_opener
 from scraper.middlewares import swap_prefix
 
 
 class FetchError(Exception):
     """The page could not be fetched; the message is one line. ``status`` is the HTTP
-    status of an error answer, None when no answer came (refused, timeout, too large)."""
+    status of an error answer, None when no answer came (refused, timeout, too large).
+    ``unanswered``: the server or the network failed (no connection, a timeout, a reset
+    connection), as opposed to an answer too large or a refusal of the address guard."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, unanswered: bool = False):
         super().__init__(message)
         self.status = status
+        self.unanswered = unanswered
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,12 @@ def fetch_page(
         raise FetchError(f"{url}: HTTP {exc.code}", exc.code) from exc
     except urllib.error.URLError as exc:
         reason = str(exc.reason)  # a refusal by the guard names the URL already
-        raise FetchError(reason if target in reason else f"{url}: {reason}") from exc
-    except (OSError, ValueError) as exc:
+        unanswered = isinstance(exc.reason, OSError) and not isinstance(exc.reason, AddressRefused)
+        message = reason if target in reason else f"{url}: {reason}"
+        raise FetchError(message, unanswered=unanswered) from exc
+    except OSError as exc:  # while reading the answer: a timeout, a reset connection
+        raise FetchError(f"{url}: {exc}", unanswered=True) from exc
+    except ValueError as exc:
         raise FetchError(f"{url}: {exc}") from exc
     if len(body) > settings.max_download_size:
         raise FetchError(f"{url}: response larger than {settings.max_download_size} bytes")

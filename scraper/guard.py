@@ -261,6 +261,10 @@ def _is_dns_failure(exception: Exception) -> bool:
 # --- enforcement for urllib (scraper extract URL) ------------------------------------------
 
 
+class AddressRefused(OSError):
+    """A connection the guard did not let the urllib opener make."""
+
+
 class _GuardedConnectionMixin:
     """Connects only to an address the guard permits: the one that was checked."""
 
@@ -277,7 +281,7 @@ class _GuardedConnectionMixin:
         for family, kind, proto, _name, address in infos:
             ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
             if not self.guard.permits(self.host, ip, self.port):
-                error = OSError(f"{PRIVATE_ADDRESS} ({ip})")
+                error = AddressRefused(f"{PRIVATE_ADDRESS} ({ip})")
                 continue
             sock = socket.socket(family, kind, proto)
             try:

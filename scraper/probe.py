@@ -39,7 +39,7 @@ from scraper.gnews import (
     search_feed_url,
     signature_page_url,
 )
-from scraper.robots import is_server_error, unreachable_reason, within_parse_limit
+from scraper.robots import disallows_site, unreachable_reason, within_parse_limit
 
 ROBOTS_REASON = "forbidden by robots.txt"  # the crawl's skip reason (spiders.base)
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -74,12 +74,14 @@ def is_html(content_type: str | None) -> bool:
 @dataclass
 class RobotsFile:
     """A site's robots.txt; an unreadable or missing one allows everything, one that
-    answered with a server error nothing (as the crawl reads it: scraper.robots)."""
+    answered with a server error (or 429), or not at all, nothing (as the crawl reads
+    it: scraper.robots)."""
 
     url: str
     parser: Protego
     answered: bool  # False: missing or unreadable
-    server_error: int | None = None  # its 5xx status: nothing of the site may be fetched
+    # Why nothing of the site may be fetched: what each of its URLs fails with.
+    unreachable: ProbeError | None = None
 
     def allows(self, url: str, user_agent: str) -> bool:
         return bool(self.parser.can_fetch(url, user_agent))
@@ -115,8 +117,12 @@ class Probe:
                 robots = parse_robots(text, robots_url)
             except FetchError as exc:
                 robots = parse_robots("", robots_url, answered=False)
-                if exc.status is not None and is_server_error(exc.status):
-                    robots.server_error = exc.status
+                if exc.status is not None and disallows_site(exc.status):
+                    cause = f"HTTP {exc.status}"
+                    robots.unreachable = ProbeError(unreachable_reason(cause), exc.status)
+                elif exc.unanswered:
+                    cause = short_reason(str(exc), robots_url)
+                    robots.unreachable = ProbeError(unreachable_reason(cause))
             except LookupError:
                 robots = parse_robots("", robots_url, answered=False)
             self._robots_files[origin] = robots
@@ -128,8 +134,8 @@ class Probe:
         """``url``'s answer, or ProbeError with the reason it has none."""
         if self.robots:
             robots = self.robots_file(url)
-            if robots.server_error is not None:
-                raise ProbeError(unreachable_reason(robots.server_error), robots.server_error)
+            if robots.unreachable is not None:
+                raise ProbeError(robots.unreachable.reason, robots.unreachable.status)
             if not robots.allows(url, self.settings.user_agent):
                 raise ProbeError(ROBOTS_REASON)
         try:

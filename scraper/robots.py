@@ -12,13 +12,18 @@ The body is cut after its last complete line within the limit, so that no rule i
 half (a path cut short would match other URLs than the site meant).
 
 Scrapy reads whatever body a robots.txt request brings back as rules, whatever its
-status. A server error's page (HTML, or nothing) holds no rules, so a site whose
-robots.txt failed with a 503 was crawled as if it allowed everything: the opposite of
-what RFC 9309 (section 2.3.1.4) asks, complete disallow while the file is unreachable.
-``ServerErrorRobotsTxtMiddleware`` does that, after the retries, for the crawl of one
-channel; each refusal is counted as a failure (``robots.txt unreachable (HTTP 503)``),
-so the pages are fetched by a later crawl once the file answers. A 4xx still means no
-rules, as the RFC says (section 2.3.1.3).
+status, and a robots.txt that brought nothing back (a timeout, a refused or reset
+connection, a failed DNS lookup) as no rules at all. Either way a site whose robots.txt
+could not be read was crawled as if it allowed everything: the opposite of what RFC 9309
+(section 2.3.1.4) asks, complete disallow while the file is unreachable "due to server
+or network errors". ``ServerErrorRobotsTxtMiddleware`` does that, after the retries,
+for the crawl of one channel; each refusal is counted as a failure (``robots.txt
+unreachable (HTTP 503)``, ``robots.txt unreachable (timeout)``), so the pages are
+fetched by a later crawl once the file answers. A 429 (too many requests) counts as a
+server error, as Google reads it: the server cannot answer now, it does not say there
+are no rules. Any other 4xx still means no rules, as the RFC says (section 2.3.1.3), and
+a robots.txt request the crawl itself refused (the address guard) leaves the decision to
+the refusal of each page.
 """
 
 from __future__ import annotations
@@ -56,37 +61,42 @@ class LimitedRobotParser(ProtegoRobotParser):
         super().__init__(within_parse_limit(robotstxt_body), spider)
 
 
-def is_server_error(status: int) -> bool:
+def disallows_site(status: int) -> bool:
     """Whether a robots.txt answered with ``status`` disallows its whole site."""
-    return 500 <= status < 600
+    return status == 429 or 500 <= status < 600
 
 
-def unreachable_reason(status: int) -> str:
-    return f"robots.txt unreachable (HTTP {status})"
+def unreachable_reason(cause: str) -> str:
+    """The failure counted for a page of a site whose robots.txt is unreachable for
+    ``cause`` ("HTTP 503", "timeout")."""
+    return f"robots.txt unreachable ({cause})"
 
 
 class RobotsUnreachable(IgnoreRequest):
-    """A request not sent because its site's robots.txt answered with a server error;
-    ``reason`` goes into the crawl summary, as a failure."""
+    """A request not sent because its site's robots.txt could not be read: ``cause`` is
+    the status it answered with, or the error that kept it from answering (worded by the
+    spiders as any failed request is)."""
 
-    def __init__(self, status: int, url: str) -> None:
-        self.reason = unreachable_reason(status)
-        super().__init__(f"{self.reason}: {url}")
+    def __init__(self, cause: int | BaseException, url: str) -> None:
+        super().__init__(f"robots.txt unreachable: {url}")
+        self.cause = cause
         self.url = url
 
 
 class ServerErrorRobotsTxtMiddleware(RobotsTxtMiddleware):
-    """Scrapy's robots.txt middleware, except that a robots.txt answered with a 5xx
-    (after the retries) refuses every request to its site in this crawl
-    (RobotsUnreachable), instead of reading the error page as rules."""
+    """Scrapy's robots.txt middleware, except that a robots.txt answered with a 5xx or a
+    429, or not answered at all (after the retries), refuses every request to its site
+    in this crawl (RobotsUnreachable), instead of reading the error page as rules or the
+    silence as none."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        self._server_errors: dict[str, int] = {}  # netloc -> status of its robots.txt
+        # netloc -> why its robots.txt is unreachable (status or error).
+        self._unreachable: dict[str, int | BaseException] = {}
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
-        if is_server_error(response.status):
-            self._server_errors[netloc] = response.status
+        if disallows_site(response.status):
+            self._unreachable[netloc] = response.status
             log.warning(
                 "robots.txt of %s answered HTTP %d: nothing of that site is fetched in "
                 "this crawl (RFC 9309)",
@@ -95,8 +105,19 @@ class ServerErrorRobotsTxtMiddleware(RobotsTxtMiddleware):
             )
         await super()._parse_robots(response, netloc, request)
 
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        if not isinstance(exc, IgnoreRequest):
+            self._unreachable[netloc] = exc
+            log.warning(
+                "robots.txt of %s could not be fetched (%s): nothing of that site is "
+                "fetched in this crawl (RFC 9309)",
+                netloc,
+                type(exc).__name__,  # Twisted's messages are lists of Failures' reprs
+            )
+        super()._robots_error(exc, netloc)
+
     def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
-        status = self._server_errors.get(urlparse_cached(request).netloc)
-        if status is not None:
-            raise RobotsUnreachable(status, request.url)
+        cause = self._unreachable.get(urlparse_cached(request).netloc)
+        if cause is not None:
+            raise RobotsUnreachable(cause, request.url)
         super().process_request_2(rp, request)

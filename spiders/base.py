@@ -35,7 +35,7 @@ from scraper.context import CrawlContext
 from scraper.discovery import NO_LINK, OVER_MAX_ITEMS, Entry, charset_from_content_type
 from scraper.guard import RefusedRequest, scheme_refusal
 from scraper.models import Discovery, FetchedPage
-from scraper.robots import RobotsUnreachable
+from scraper.robots import RobotsUnreachable, unreachable_reason
 from scraper.urls import identity, listed_url
 
 ChannelT = TypeVar(
@@ -98,8 +98,16 @@ def describe_failure(failure: Failure) -> tuple[str, bool]:
     """(reason, is_skip) for a failed request. Robots.txt refusals are skips (the site
     asked not to be crawled), everything else is a failure."""
     exc = failure.value
+    assert exc is not None  # a Failure holds the exception it was made from
+    return describe_error(exc)
+
+
+def describe_error(exc: BaseException) -> tuple[str, bool]:
+    """(reason, is_skip) for the exception a request failed with (describe_failure)."""
     if isinstance(exc, RobotsUnreachable):
-        return exc.reason, False
+        cause = exc.cause
+        why = f"HTTP {cause}" if isinstance(cause, int) else describe_error(cause)[0]
+        return unreachable_reason(why), False
     if isinstance(exc, RefusedRequest):
         return exc.reason, True
     if isinstance(exc, HttpError):

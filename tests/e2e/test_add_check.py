@@ -400,6 +400,27 @@ def test_check_reads_a_robots_txt_failing_with_a_server_error_as_the_crawl_does(
     assert not server.requests_to("/feed.xml")
 
 
+def test_check_reads_a_robots_txt_that_does_not_answer_as_the_crawl_does(
+    tmp_path: Path, server: LocalHTTPServer
+) -> None:
+    serve_stories(server, range(1))
+    server.route("/feed.xml", Route(body=rss_feed([("S", server.url("/news/story-0"), None)])))
+    server.route("/robots.txt", Route(reset=True))
+    project = Project(tmp_path, allowed=[server.authority])
+    project.write_settings()
+    feed = {"kind": "feed", "url": server.url("/feed.xml")}
+    project.write_source(
+        {"id": "city", "name": "City", "homepage": server.base_url, "discovery": [feed]}
+    )
+
+    code, out, err = scraper(project, "check", "city")
+
+    assert code == 5, out + err
+    assert f"channel 1: feed {server.url('/feed.xml')}  [FAILED]" in out
+    assert "\n  error: robots.txt unreachable ([Errno 104] Connection reset by peer)\n" in out
+    assert not server.requests_to("/feed.xml")
+
+
 def test_check_of_an_unknown_source_is_a_config_error(
     tmp_path: Path, server: LocalHTTPServer
 ) -> None:

@@ -268,6 +268,32 @@ def test_a_robots_txt_failing_with_a_server_error_disallows_its_site(
     assert "robots.txt of 127.0.0.1:" in err and "answered HTTP 503" in err
 
 
+@pytest.mark.parametrize(
+    ("robots", "cause"),
+    [(Route(reset=True), "connection reset"), (Route(status=429), "HTTP 429")],
+    ids=["no-answer", "too-many-requests"],
+)
+def test_a_robots_txt_that_cannot_be_read_disallows_its_site(
+    server: LocalHTTPServer, project: Project, robots: Route, cause: str
+) -> None:
+    # RFC 9309: unreachable "due to server or network errors" means complete disallow;
+    # a 429 says the server cannot answer now, not that there are no rules. Scrapy
+    # crawled everything after a robots.txt that brought nothing back.
+    paths = serve_articles(server, 2)
+    server.route("/robots.txt", robots)
+    serve_feed_of(server, [server.url(p) for p in paths])
+    project.write_source(feed_source(server))
+
+    code, out, err = crawl(project, "city")
+
+    assert code == 3, out + err
+    assert f"\n  failed: feed: robots.txt unreachable ({cause}) (1)\n" in out
+    assert project.files() == []
+    assert not server.requests_to("/feed.xml") and not server.requests_to(paths[0])
+    assert len(server.requests_to("/robots.txt")) == 2  # tried again once (retries: 1)
+    assert "robots.txt of 127.0.0.1:" in err
+
+
 def test_robots_txt_is_read_up_to_its_parsing_limit(
     server: LocalHTTPServer, project: Project
 ) -> None:

@@ -115,6 +115,10 @@ def test_every_channel_kind_has_a_spider() -> None:
             RobotsUnreachable(503, "https://x.gov/a"),
             ("robots.txt unreachable (HTTP 503)", False),
         ),
+        (
+            RobotsUnreachable(tx_error.TimeoutError(), "https://x.gov/a"),
+            ("robots.txt unreachable (timeout)", False),
+        ),
         (IgnoreRequest("max redirections reached"), ("too many redirects", False)),
         (
             IgnoreRequest("Ignored response because it exceeded DOWNLOAD_MAXSIZE (10 B)"),
