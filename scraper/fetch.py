@@ -16,6 +16,8 @@ from scraper.config import Settings
 from scraper.guard import AddressGuard, AddressRefused, guarded_opener
 from scraper.middlewares import swap_prefix
 
+CUT_SHORT = "connection closed before the end of the answer"
+
 
 class FetchError(Exception):
     """The page could not be fetched; the message is one line. ``status`` is the HTTP
@@ -46,6 +48,7 @@ def fetch_page(
 ) -> FetchedBody:
     """``url``'s body, or FetchError saying why not. With ``data`` the request is a POST
     of it (``headers`` give its Content-Type)."""
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -62,6 +65,10 @@ def fetch_page(
             final_url = response.geturl()
             charset = response.headers.get_content_charset()
             content_type = response.headers.get("Content-Type")
+            # urllib returns a body cut short by a closed connection as if it were all
+            # (only its chunked reading says so): the bytes its Content-Length promised
+            # and that never came are still counted.
+            cut_short = bool(response.length) and len(body) <= settings.max_download_size
     except urllib.error.HTTPError as exc:
         raise FetchError(f"{url}: HTTP {exc.code}", exc.code) from exc
     except urllib.error.URLError as exc:
@@ -71,9 +78,16 @@ def fetch_page(
         raise FetchError(message, unanswered=unanswered) from exc
     except OSError as exc:  # while reading the answer: a timeout, a reset connection
         raise FetchError(f"{url}: {exc}", unanswered=True) from exc
+    except http.client.IncompleteRead as exc:  # a chunked answer cut short
+        raise FetchError(f"{url}: {CUT_SHORT}", unanswered=True) from exc
+    except http.client.HTTPException as exc:  # not HTTP at all (a bad status line...)
+        message = f"{url}: not an HTTP answer ({type(exc).__name__})"
+        raise FetchError(message, unanswered=True) from exc
     except ValueError as exc:
         raise FetchError(f"{url}: {exc}") from exc
     if len(body) > settings.max_download_size:
         raise FetchError(f"{url}: response larger than {settings.max_download_size} bytes")
+    if cut_short:
+        raise FetchError(f"{url}: {CUT_SHORT}", unanswered=True)
     public_url = swap_prefix(final_url, backward) or final_url
     return FetchedBody(public_url, body, charset, content_type)

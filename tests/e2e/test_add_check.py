@@ -421,6 +421,28 @@ def test_check_reads_a_robots_txt_that_does_not_answer_as_the_crawl_does(
     assert not server.requests_to("/feed.xml")
 
 
+def test_check_of_a_server_that_does_not_speak_http_fails_its_channel_not_the_command(
+    tmp_path: Path, server: LocalHTTPServer
+) -> None:
+    # urllib's BadStatusLine went through the probe: "the check crashed", exit 1.
+    server.route("/robots.txt", Route(raw=b"GARBAGE NOT HTTP\r\n\r\n"))
+    server.route("/feed.xml", Route(raw=b"GARBAGE NOT HTTP\r\n\r\n"))
+    project = Project(tmp_path, allowed=[server.authority])
+    project.write_settings()
+    feed = {"kind": "feed", "url": server.url("/feed.xml")}
+    project.write_source(
+        {"id": "city", "name": "City", "homepage": server.base_url, "discovery": [feed]}
+    )
+
+    code, out, err = scraper(project, "check", "city")
+
+    assert code == 5, out + err
+    assert f"channel 1: feed {server.url('/feed.xml')}  [FAILED]" in out
+    # robots.txt first: a site whose robots.txt gives no answer is not crawled (RFC 9309).
+    assert "\n  error: robots.txt unreachable (not an HTTP answer (BadStatusLine))\n" in out
+    assert not server.requests_to("/feed.xml")
+
+
 def test_check_of_an_unknown_source_is_a_config_error(
     tmp_path: Path, server: LocalHTTPServer
 ) -> None:

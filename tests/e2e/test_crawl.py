@@ -585,6 +585,38 @@ def test_extract_fetches_through_host_map_and_the_address_guard(
     assert len(server.requests_to("/news/1")) == 1
 
 
+@pytest.mark.parametrize(
+    ("route", "reason"),
+    [
+        (Route(raw=b"GARBAGE NOT HTTP\r\n\r\n"), "not an HTTP answer (BadStatusLine)"),
+        # Content-Length promises the whole page; the connection closes after 200 bytes.
+        (
+            Route(
+                body=article_page("Buses", article_paragraphs(1))[:200],
+                content_length=False,
+                headers={"Content-Length": "5000"},
+            ),
+            "connection closed before the end of the answer",
+        ),
+    ],
+    ids=["not-http", "cut-short"],
+)
+def test_extract_of_a_broken_answer_fails_with_one_line(
+    tmp_path: Path, server: LocalHTTPServer, route: Route, reason: str
+) -> None:
+    # urllib raised BadStatusLine through the command (a traceback) and returned a body
+    # cut short as if it were the whole page.
+    server.route("/news/1", route)
+    project = Project(tmp_path, allowed=[server.authority])
+    project.write_settings()
+
+    result = run_scraper("extract", server.url("/news/1"), "--config", project.config, cwd=tmp_path)
+
+    assert result.returncode == 1, result.stdout
+    assert result.stderr == f"error: {server.url('/news/1')}: {reason}\n"
+    assert result.stdout == ""
+
+
 def test_extract_of_a_saved_page_is_named_by_its_canonical_url(
     tmp_path: Path, project: Project
 ) -> None:

@@ -4,6 +4,7 @@
         server.route("/feed.xml", Route(body=feed_bytes, content_type="application/rss+xml"))
         server.route("/slow", Route(body=b"late", delay=2.0))      # slower than the timeout
         server.route("/reset", Route(reset=True))                  # TCP RST, no answer
+        server.route("/garbage", Route(raw=b"NOT HTTP\r\n\r\n"))     # bytes, not HTTP
         server.route("/big", Route(body=b"x" * 10**6, content_length=False))
         server.route("/moved", Route.redirect("/elsewhere"))
         server.route("/echo", lambda request: Route(body=request.body))  # computed answer
@@ -44,6 +45,7 @@ class Route:
     delay: float = 0.0  # seconds to wait before answering (to provoke timeouts)
     reset: bool = False  # abort the connection with a TCP RST instead of answering
     content_length: bool = True  # False: no Content-Length, the body ends at close
+    raw: bytes | None = None  # sent as they are instead of an HTTP answer, then close
 
     @classmethod
     def redirect(cls, location: str, status: int = 302) -> Route:
@@ -200,6 +202,11 @@ def _make_handler(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                 time.sleep(route.delay)
             if route.reset:
                 self._reset()
+                return
+            if route.raw is not None:
+                with contextlib.suppress(OSError):
+                    self.wfile.write(route.raw)
+                self.close_connection = True
                 return
             self._send(route)
 
