@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -403,13 +404,21 @@ def worker(
     raise typer.Exit(code)
 
 
+# "scheme://": a URL (any case; RFC 3986 scheme characters), else a file's path.
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 def _read_page(target: str, url: str | None, settings: Settings) -> tuple[str, bytes, str | None]:
     """(normalized URL, body, charset) of an article URL or a saved HTML file."""
     from scraper.fetch import FetchError, fetch_page
 
     if not target.strip():
         fail("give an article URL or an HTML file", EXIT_CONFIG)
-    if target.startswith(("http://", "https://")):
+    scheme = _URL_SCHEME.match(target)
+    is_url = scheme is not None and scheme.group(1).lower() in ("http", "https")
+    if scheme is not None and not is_url and not Path(target).exists():
+        fail(f"{target}: only http and https URLs are fetched", EXIT_CONFIG)
+    if is_url:
         try:
             normalize_url(target)
         except ValueError as exc:  # "http://[::1" and the like: never fetched

@@ -617,6 +617,25 @@ def test_extract_of_a_broken_answer_fails_with_one_line(
     assert result.stdout == ""
 
 
+def test_extract_reads_a_url_by_its_scheme_in_any_case_and_refuses_other_schemes(
+    tmp_path: Path, server: LocalHTTPServer
+) -> None:
+    server.route("/news/1", Route(body=article_page("Buses for the city", article_paragraphs(1))))
+    project = Project(tmp_path, allowed=[server.authority])
+    project.write_settings()
+    upper = server.url("/news/1").replace("http://", "HTTP://")
+
+    fetched = run_scraper("extract", upper, "--config", project.config, cwd=tmp_path)
+    other = run_scraper("extract", "ftp://x.example/a", "--config", project.config, cwd=tmp_path)
+
+    # Read as a file's path before: "HTTP://...: No such file or directory".
+    assert fetched.returncode == 0, fetched.stderr
+    assert "Buses for the city" in fetched.stdout
+    assert len(server.requests_to("/news/1")) == 1
+    assert other.returncode == 2
+    assert other.stderr == "error: ftp://x.example/a: only http and https URLs are fetched\n"
+
+
 def test_extract_of_a_saved_page_is_named_by_its_canonical_url(
     tmp_path: Path, project: Project
 ) -> None:
