@@ -294,6 +294,7 @@ def export_command(
                     _usage_error(
                         "--source needs the database: the record files do not say their source"
                     )
+            unreadable: list[Path] = []
             with _text_output(out) as stream:
                 export(
                     stream,
@@ -302,10 +303,16 @@ def export_command(
                     filters=filters,
                     fmt=fmt.value,
                     zone=settings.zone,
+                    unreadable=unreadable,
                 )
         finally:
             if db is not None:
                 db.close()
+    if unreadable:
+        # Everything else was exported; a consumer's script must still be able to tell.
+        files = "record file" if len(unreadable) == 1 else "record files"
+        typer.echo(f"error: left out {len(unreadable)} {files} that could not be read", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def _usage_error(message: str) -> NoReturn:

@@ -116,11 +116,14 @@ def export(
     fmt: ExportFormat = "jsonl",
     zone: tzinfo | None = None,
     since: datetime | None = None,
+    unreadable: list[Path] | None = None,
 ) -> int:
     """Write the articles that pass ``filters`` to ``out``; return how many.
 
-    Reads ``database`` when given, else the record files under ``folder``. ``zone`` is
-    the output time zone for ``published_at`` and ``modified_at`` (UTC when None).
+    Reads ``database`` when given, else the record files under ``folder`` (those that
+    cannot be read are logged, left out and appended to ``unreadable`` when given).
+    ``zone`` is the output time zone for ``published_at`` and ``modified_at`` (UTC when
+    None).
     ``source_id`` is short for ``filters.source_id``; ``since`` is the old spelling of
     ``filters.stored_since`` (deprecated: it warns)."""
     if fmt not in FORMATS:
@@ -135,7 +138,7 @@ def export(
         filters = ExportFilters(**{**vars(filters), "stored_since": since})
     if source_id is not None:
         filters = ExportFilters(**{**vars(filters), "source_id": source_id})
-    rows = _rows(database, folder, filters, zone)
+    rows = _rows(database, folder, filters, zone, unreadable)
     if fmt == "csv":
         return _write_csv(out, rows)
     count = 0
@@ -172,7 +175,11 @@ def _csv_cell(value: object) -> str:
 
 
 def _rows(
-    database: Database | None, folder: Path | None, filters: ExportFilters, zone: tzinfo | None
+    database: Database | None,
+    folder: Path | None,
+    filters: ExportFilters,
+    zone: tzinfo | None,
+    unreadable: list[Path] | None,
 ) -> Iterator[dict[str, Any]]:
     if database is not None:
         return _database_rows(database, filters, zone)
@@ -180,7 +187,7 @@ def _rows(
         raise ValueError("nothing to export from: give a database or a folder")
     if filters.source_id is not None:
         raise ValueError("--source needs the database: the files do not record their source")
-    return _file_rows(folder, filters, zone)
+    return _file_rows(folder, filters, zone, unreadable)
 
 
 def _database_rows(
@@ -204,12 +211,12 @@ def _database_rows(
 
 
 def _file_rows(
-    folder: Path, filters: ExportFilters, zone: tzinfo | None
+    folder: Path, filters: ExportFilters, zone: tzinfo | None, unreadable: list[Path] | None
 ) -> Iterator[dict[str, Any]]:
     if filters.limit == 0:
         return
     count = 0
-    for path, doc in iter_document_files(folder, filters.stored_since):
+    for path, doc in iter_document_files(folder, filters.stored_since, unreadable):
         if not filters.keeps(doc.published, doc.language):
             continue
         yield {

@@ -108,16 +108,25 @@ def read_document(path: Path) -> Document:
 
 
 def iter_document_files(
-    folder: Path, since: datetime | None = None
+    folder: Path, since: datetime | None = None, unreadable: list[Path] | None = None
 ) -> Iterator[tuple[Path, Document]]:
     """Every record file under ``folder`` with its document, oldest date folder first,
     then by sequence number; one file at a time (constant memory).
 
     ``since`` (time-zone aware) keeps the files written at or after that moment (their
-    modification time). Files that cannot be read or parsed are logged and skipped."""
+    modification time). Files that cannot be read or parsed are logged and skipped, and
+    appended to ``unreadable`` when given (so a caller can tell that some were)."""
     threshold = _timestamp(since) if since is not None else None
     for path in record_files(Path(folder)):
-        document = _read_or_skip(path, threshold)
+        try:
+            document = _read_unless_older(path, threshold)
+        except FileNotFoundError:
+            continue  # rewritten into another folder while we were listing
+        except (DocumentFormatError, OSError) as exc:
+            log.warning("skipping %s: %s", path, exc)
+            if unreadable is not None:
+                unreadable.append(path)
+            continue
         if document is not None:
             yield path, document
 
@@ -209,16 +218,10 @@ def document_from_row(row: Mapping[str, Any], zone: tzinfo | None = None) -> Doc
     )
 
 
-def _read_or_skip(path: Path, threshold: float | None) -> Document | None:
-    try:
-        if threshold is not None and os.stat(path).st_mtime < threshold:
-            return None
-        return read_document(path)
-    except FileNotFoundError:
-        return None  # rewritten into another folder while we were listing
-    except (DocumentFormatError, OSError) as exc:
-        log.warning("skipping %s: %s", path, exc)
+def _read_unless_older(path: Path, threshold: float | None) -> Document | None:
+    if threshold is not None and os.stat(path).st_mtime < threshold:
         return None
+    return read_document(path)
 
 
 def _timestamp(moment: datetime) -> float:

@@ -368,6 +368,21 @@ def test_export_command_reads_the_files_when_there_is_no_database(
     assert not (tmp_path / "data" / "scraper.db").exists()  # export creates nothing
 
 
+def test_export_from_files_exports_the_readable_and_exits_5_for_a_file_it_cannot_read(
+    config: Path, tmp_path: Path
+) -> None:
+    store = FileStore(tmp_path / "articles")
+    written = [store.write(make(n)) for n in range(3)]
+    (tmp_path / "articles" / written[1].relative_path).write_text("junk\n")
+
+    result = runner.invoke(export_app(), ["--config", str(config), "--format", "md"])
+
+    # A consumer's "export && load" must be able to tell that the export is not whole.
+    assert result.exit_code == 5, result.output
+    assert result.stdout == render(make(0)) + "\n" + render(make(2))
+    assert result.stderr.endswith("error: left out 1 record file that could not be read\n")
+
+
 def test_export_command_from_the_database(config: Path, tmp_path: Path) -> None:
     db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
     db.migrate()
