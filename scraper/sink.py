@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scraper.document import Document, render
+from scraper.logs import one_line
 from scraper.storage.base import (
     AliasRecord,
     ArticleRecord,
@@ -106,7 +107,15 @@ class ArticleSink:
     async def flush(self) -> None:
         """Send queued rows to the database in one batch. While it is behind, the rows
         (articles and sightings) go to the pending journal instead, for the next run to
-        catch up."""
+        catch up.
+
+        Once taken from the queues, the rows are stored or journalled even when the
+        caller is cancelled (the crawl cancels its periodic flush when it ends, maybe in
+        the middle of a slow write): the write goes on, and the next flush waits for it.
+        The last flush of a crawl therefore leaves nothing unwritten behind it."""
+        await asyncio.shield(self._flush())
+
+    async def _flush(self) -> None:
         async with self._flush_lock:
             articles, self._articles = self._articles, []
             discoveries, self._discoveries = self._discoveries, []
@@ -130,6 +139,9 @@ class ArticleSink:
                 except DatabaseError as exc:
                     self.database_error = str(exc)
                     log.error("database write failed, files keep being written: %s", exc)
+                except Exception as exc:  # a driver's surprise: the rows must not be lost
+                    self.database_error = one_line(exc)
+                    log.exception("database write failed, files keep being written")
             # The sightings and claims too: `scraper db sync` (or the next run) stores them.
             await asyncio.to_thread(note_pending, self.files.root, articles, discoveries, claims)
 

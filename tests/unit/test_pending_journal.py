@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,13 @@ import pytest
 
 from scraper.document import Document
 from scraper.sink import ArticleSink
-from scraper.storage.base import ArticleRecord, ClaimRecord, DatabaseError, DiscoveryRecord
+from scraper.storage.base import (
+    ArticleRecord,
+    ClaimRecord,
+    DatabaseError,
+    DiscoveryRecord,
+    RowStatus,
+)
 from scraper.storage.files import FileStore
 from scraper.storage.sqlite import SQLiteDatabase
 from scraper.storage.sync import (
@@ -454,6 +461,64 @@ def test_a_row_the_database_refuses_is_counted_as_failed_and_the_rest_is_stored(
         assert len(list(root.rglob("*.txt"))) == 3  # the file of the refused row stays
     finally:
         db.close()
+
+
+def test_a_flush_cancelled_during_a_slow_write_still_stores_the_whole_batch(
+    root: Path, tmp_path: Path
+) -> None:
+    # The crawl cancels its periodic flush when it ends. Cancelled while the database
+    # was saving the articles, it dropped the batch's sightings (taken from the queue,
+    # neither stored nor journalled): a crawl on a slow PostgreSQL kept no sightings.
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowDatabase(SQLiteDatabase):
+        def save_articles(self, records: Sequence[ArticleRecord]) -> list[RowStatus]:
+            entered.set()
+            release.wait(10)
+            return super().save_articles(records)
+
+    db = SlowDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    sink = ArticleSink(FileStore(root), db)
+    summary = CrawlSummary("city")
+
+    async def crawl() -> None:
+        sink.discovered(sighting(1))
+        await sink.store(dated(1), "city", summary)
+        periodic = asyncio.ensure_future(sink.flush())
+        await asyncio.to_thread(entered.wait, 10)
+        periodic.cancel()
+        release.set()
+        await sink.flush()  # the crawl's last one
+
+    try:
+        asyncio.run(crawl())
+        assert sink.database_error is None and not pending_path(root).exists()
+        assert list(db.content_hashes([dated(1).id])) == [dated(1).id]
+    finally:
+        db.close()
+    with sqlite3.connect(tmp_path / "scraper.db") as check:
+        assert check.execute("SELECT count(*) FROM discoveries").fetchone()[0] == 1
+
+
+def test_a_write_failing_with_an_unexpected_error_journals_the_batch(root: Path) -> None:
+    class BrokenDriver:
+        def save_articles(self, records: object) -> list[str]:
+            raise RuntimeError("the driver lost its way")
+
+    sink = ArticleSink(FileStore(root), BrokenDriver())  # type: ignore[arg-type]
+
+    async def crawl() -> None:
+        sink.discovered(sighting(1))
+        await sink.store(dated(1), "city", CrawlSummary("city"))
+        await sink.flush()
+
+    asyncio.run(crawl())
+
+    assert sink.database_error == "the driver lost its way"  # the crawl exits 4
+    journal = load_pending(root)
+    assert journal.sources == {make(1).id: "city"}
+    assert journal.discoveries == [sighting(1)]
 
 
 def test_db_sync_counts_a_row_the_database_refuses_and_stores_the_rest(
