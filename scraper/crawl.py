@@ -61,6 +61,8 @@ RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 # The skip reason of a page whose canonical link names an article stored already: its URL
 # became an alias of that article instead of a second copy of it.
 ALIAS_REASON = "alias of a stored article (canonical link)"
+# What a run cut short by the daemon's (or fleet worker's) shutdown is recorded with.
+STOPPED_AT_SHUTDOWN = "stopped at shutdown"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class CrawlReport:
     seconds: float = 0.0
     # What bringing the files and the database level did before the crawl (issue 11).
     level: LevelResult | None = None
+    # Why a stop request cut the job short ("stopped by a signal"); None: it ran through.
+    stopped: str | None = None
 
     @property
     def total(self) -> CrawlSummary:
@@ -98,9 +102,10 @@ class CrawlReport:
     def problems(self) -> list[str]:
         """What went wrong, one phrase per source that did not do all its work: it was
         unreachable, a channel failed, or pages failed. Empty when all went well."""
-        problems = []
+        problems = [self.stopped] if self.stopped else []
         for source_id, summary in self.summaries.items():
-            failed = sum(summary.failed.values())
+            # (The stop itself is counted among the failures of each run it cut short.)
+            failed = sum(n for reason, n in summary.failed.items() if reason != self.stopped)
             if source_id in self.unreachable:
                 problems.append(f"{source_id} unreachable")
             elif source_id in self.broken_channels:
@@ -126,8 +131,9 @@ def outcome_of(report: CrawlReport, source_id: str, stopping: bool = False) -> R
     run-level reason is added to the summary's failures, so the recorded counts say why."""
     summary = report.summaries.get(source_id) or CrawlSummary(source_id)
     error: str | None = None
-    if stopping:
-        status, error = "partial", "stopped at shutdown"
+    stopped = STOPPED_AT_SHUTDOWN if stopping else report.stopped
+    if stopped is not None:
+        status, error = "partial", stopped
     elif report.output_error is not None:
         status, error = "failed", f"output not writable: {report.output_error}"
     elif source_id in report.unreachable:
@@ -585,6 +591,7 @@ class CrawlService:
         # Set by stop(): sources waiting at the gate and channels not started yet are
         # dropped, not started after the stop.
         self.stopping = False
+        self.stop_reason = STOPPED_AT_SHUTDOWN
 
     # Google News ids resolved before are never asked again: memory first, then database.
     async def resolved_gnews(self, article_ids: Iterable[str]) -> dict[str, str]:
@@ -723,6 +730,7 @@ class CrawlService:
                     report.broken_channels[context.source.id] = context.broken_channels
         report.output_error = job.output_error
         report.database_error = sink.database_error
+        report.stopped = self.stop_reason if self.stopping else None
         report.seconds = time.monotonic() - started
         return report
 
@@ -758,10 +766,11 @@ class CrawlService:
             answered = answered or _got_answers(crawler)
         return answered
 
-    async def stop(self) -> None:
+    async def stop(self, reason: str = STOPPED_AT_SHUTDOWN) -> None:
         """Stop every running crawl gracefully (requests in flight are finished) and
-        start no new one."""
+        start no new one; ``reason`` is what the reports of the jobs cut short say."""
         self.stopping = True
+        self.stop_reason = reason
         await self.runner.stop()
 
     @asynccontextmanager

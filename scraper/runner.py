@@ -21,6 +21,9 @@ from scraper.storage.open import open_database
 
 log = logging.getLogger(__name__)
 
+# What a manual crawl cut short by SIGINT/SIGTERM says (its runs are recorded partial).
+STOPPED_BY_SIGNAL = "stopped by a signal before the end"
+
 
 def open_storage(settings: Settings, dry_run: bool) -> tuple[Database | None, str | None]:
     """The database ready for writing (schema migrated), or None and the reason."""
@@ -58,7 +61,7 @@ async def finish_runs(
     finished = datetime.now().astimezone()
     try:
         for source_id, run_id in run_ids.items():
-            outcome = outcome_of(report, source_id)
+            outcome = outcome_of(report, source_id)  # a stop (report.stopped): partial
             counts = outcome.summary.as_dict()
             await asyncio.to_thread(database.finish_run, run_id, finished, outcome.status, counts)
     except DatabaseError as exc:
@@ -139,7 +142,7 @@ def run_manual_crawl(
         from scrapy.utils.defer import deferred_from_coro
 
         for service in services:
-            deferred_from_coro(service.stop())
+            deferred_from_coro(service.stop(STOPPED_BY_SIGNAL))
 
     try:
         report = run_in_reactor(main, on_signal)

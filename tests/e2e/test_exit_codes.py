@@ -3,10 +3,13 @@ an output folder that refuses writes (and the next crawl after the fix)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_crawl import crawl, feed_source, serve_articles
-from tests.support.cli import Project, run_scraper
+from tests.support.cli import Project, run_scraper, scraper_command
 from tests.support.http_server import LocalHTTPServer, RecordedRequest, Route
-from tests.support.pages import rss_feed
+from tests.support.pages import article_page, article_paragraphs, rss_feed
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +42,43 @@ def test_exit_0_when_everything_was_stored(server: LocalHTTPServer, project: Pro
     assert err == ""
     assert "new 2" in out.split(",")[3]
     assert last_run_status(project) == [("city", "ok")]
+
+
+def test_a_crawl_stopped_by_a_signal_is_exit_5_and_its_run_partial(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # SIGTERM (or Ctrl-C) stopped the crawl gracefully, and it exited 0 with its run
+    # recorded "ok": the articles it never got to were counted nowhere.
+    # Slow pages, one at a time: the signal comes mid-way. More than Scrapy takes into
+    # its downloader at once (32), which a graceful stop still fetches; the rest it drops.
+    paths = [f"/news/story-{n}" for n in range(60)]
+    for n, path in enumerate(paths):
+        page = article_page(f"Story number {n}", article_paragraphs(n))
+        server.route(path, Route(body=page, delay=0.1))
+    items = [(f"S{n}", server.url(p), None) for n, p in enumerate(paths)]
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project.write_source(feed_source(server, crawl={"delay": 0, "concurrency": 1}))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    process = subprocess.Popen(
+        [*scraper_command(), "crawl", "city", "--config", str(project.config)],
+        cwd=project.root,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not project.files() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 5, out + err
+    last = err.strip().splitlines()[-1]
+    assert last == "error: not everything was crawled: stopped by a signal before the end"
+    assert "\n  failed: stopped by a signal before the end (1)\n" in out
+    assert last_run_status(project) == [("city", "partial")]
+    assert 1 <= len(project.files()) < len(paths)
 
 
 def test_one_unreachable_source_of_two_is_exit_5(server: LocalHTTPServer, project: Project) -> None:
