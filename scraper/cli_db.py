@@ -24,6 +24,7 @@ import typer
 from scraper.config import ConfigError, Settings, Source, load_settings, load_sources
 from scraper.dates import in_safe_years
 from scraper.export import ExportFilters, export
+from scraper.logs import one_line
 from scraper.storage.base import Database, DatabaseError
 from scraper.storage.files import FileStore
 from scraper.storage.level import restore_files, source_guesser
@@ -89,6 +90,10 @@ def _one_line_errors() -> Iterator[None]:
         yield
     except (ConfigError, DatabaseError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # a file or folder it could not read or write (--out, --output)
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or one_line(exc)}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -124,15 +124,20 @@ def claim_pending(root: Path) -> list[Path]:
     oldest first. Lines written from now on go to a new live journal, which this
     catch-up leaves alone (``release_pending`` deletes only what was claimed)."""
     live = pending_path(root)
-    with contextlib.suppress(FileNotFoundError):  # nothing journalled since
-        os.replace(live, Path(root) / f".db-pending.{time.time_ns()}.jsonl")
+    # Not a folder of that name (the reader skips it, logged): renamed, it would stay
+    # claimed, undeletable, at every catch-up.
+    if live.is_symlink() or not live.is_dir():
+        with contextlib.suppress(FileNotFoundError):  # nothing journalled since
+            os.replace(live, Path(root) / f".db-pending.{time.time_ns()}.jsonl")
     return sorted(Path(root).glob(CLAIMED_GLOB))
 
 
 def release_pending(claimed: Iterable[Path]) -> None:
-    """Delete the journals a finished catch-up replayed."""
+    """Delete the journals a finished catch-up replayed (a folder among them, which
+    no journal is, stays: the reader skipped it)."""
     for path in claimed:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(IsADirectoryError):
+            path.unlink(missing_ok=True)
 
 
 def note_pending(

@@ -30,10 +30,12 @@ from scraper.storage.files import FileStore
 from scraper.storage.sqlite import SQLiteDatabase
 from scraper.storage.sync import (
     MAX_LINE_BYTES,
+    claim_pending,
     load_pending,
     note_pending,
     pending_path,
     read_pending,
+    release_pending,
     replay_discoveries,
     sync_files,
     sync_pending,
@@ -196,6 +198,18 @@ def test_a_journal_that_is_a_symlink_is_not_read(root: Path, tmp_path: Path) -> 
     journal = load_pending(root)
 
     assert journal.entries == [] and journal.skipped == ["journal: a symlink"]
+
+
+def test_a_folder_named_like_the_journal_is_neither_claimed_nor_a_crash(root: Path) -> None:
+    # Renamed as a claimed journal, it could not be deleted: every catch-up (every
+    # crawl's start) then crashed with IsADirectoryError.
+    pending_path(root).mkdir(parents=True)
+
+    claimed = claim_pending(root)
+    release_pending(claimed)
+
+    assert claimed == []
+    assert pending_path(root).is_dir()
 
 
 def test_what_note_pending_writes_reads_back(root: Path) -> None:

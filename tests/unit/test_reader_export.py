@@ -383,6 +383,25 @@ def test_export_from_files_exports_the_readable_and_exits_5_for_a_file_it_cannot
     assert result.stderr.endswith("error: left out 1 record file that could not be read\n")
 
 
+def test_db_commands_say_in_one_line_what_file_they_could_not_write(
+    config: Path, tmp_path: Path
+) -> None:
+    write_all(tmp_path / "articles", [make(1)])
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x\n")
+
+    into_a_folder = runner.invoke(export_app(), ["--config", str(config), "-o", str(tmp_path)])
+    under_a_file = runner.invoke(
+        db_app, ["sync", "--config", str(config), "--output", str(not_a_folder)]
+    )
+
+    # Tracebacks before (IsADirectoryError, NotADirectoryError).
+    assert into_a_folder.exit_code == 1
+    assert into_a_folder.stderr == f"error: {tmp_path}: Is a directory\n"
+    assert under_a_file.exit_code == 1
+    assert under_a_file.stderr == f"error: {not_a_folder}/.db-pending.jsonl: Not a directory\n"
+
+
 def test_export_command_from_the_database(config: Path, tmp_path: Path) -> None:
     db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
     db.migrate()
