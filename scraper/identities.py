@@ -97,9 +97,18 @@ def find_problems(database: Database) -> list[IdentityProblem]:
     problems: list[IdentityProblem] = []
     rekeyed = [p for p in rows if p.kind == "re-key"]
     taken = database.content_hashes(article_id(p.new_url or "") for p in rekeyed)
+    claimed: set[str] = set()  # new identities an earlier row of this list moves to
     for problem in rows:
-        if problem.kind == "re-key" and article_id(problem.new_url or "") in taken:
-            problem = replace(problem, kind="duplicate", reason="its new identity is stored")
+        if problem.kind == "re-key":
+            new_id = article_id(problem.new_url or "")
+            if new_id in taken:
+                problem = replace(problem, kind="duplicate", reason="its new identity is stored")
+            elif new_id in claimed:
+                # Two old rows, one new identity: the first moves there, the second is
+                # a copy of it (moved too, it would overwrite the first's new file).
+                reason = "its new identity is another row's too"
+                problem = replace(problem, kind="duplicate", reason=reason)
+            claimed.add(new_id)
         problems.append(problem)
     return problems
 
@@ -162,7 +171,8 @@ def _rekey(database: Database, files: FileStore, old_id: str, new_url: str) -> s
     try:
         database.rekey_article(old_id, new_url, written.relative_path, written.content_hash)
     except BaseException:
-        written.path.unlink(missing_ok=True)
+        if written.status == "new":  # else the file is another row's (stored meanwhile)
+            written.path.unlink(missing_ok=True)
         raise
     old_path.unlink(missing_ok=True)
     return None

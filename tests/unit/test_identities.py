@@ -137,6 +137,27 @@ def test_repair_deletes_collapsed_rows_and_rekeys_the_others(store: Store) -> No
     assert find_problems(store.db) == []  # nothing left to repair
 
 
+def test_two_rows_that_move_to_one_new_identity_keep_one_article_and_its_file(
+    store: Store,
+) -> None:
+    # Both were listed "re-key": the second move overwrote the first's new record file,
+    # then failed on the database's unique id and deleted that file on its way out.
+    store.store(doc("https://x.gov/e%2ff", "Moved once"))
+    store.store(doc("https://x.gov/e%2ff?utm_source=x", "Moved once, with a tracker"))
+    problems = find_problems(store.db)
+    assert sorted(p.kind for p in problems) == ["duplicate", "re-key"]
+
+    result = repair(store.db, store.output, problems)
+
+    new_id = article_id("https://x.gov/e%2Ff")
+    assert (result.deleted, result.rekeyed, result.failed) == (1, 1, [])
+    assert store.ids() == {new_id}
+    [kept] = store.output.rglob("*.txt")
+    assert new_id in kept.name
+    assert read_document(kept).url == "https://x.gov/e%2Ff"
+    assert find_problems(store.db) == []
+
+
 def test_db_identities_command(store: Store, tmp_path: Path) -> None:
     fill(store)
     config = tmp_path / "config"
