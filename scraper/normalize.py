@@ -127,15 +127,26 @@ def page_details(
     """What the page says about itself besides its text, for the database (issue 11):
     authors, description, image URL (absolute), modification time, section and tags.
     Read from the metadata already parsed; the Document bounds their sizes."""
-    image = urljoin(page.url, metadata.image) if metadata.image else None
     return {
         "authors": metadata.authors,
         "description": metadata.description,
-        "image_url": image,
+        "image_url": image_url(page.url, metadata.image) if metadata.image else None,
         "modified_at": modification_time(metadata, page.fetched_at, zone, local_zone),
         "section": metadata.section,
         "tags": metadata.tags,
     }
+
+
+def image_url(page_url: str, declared: str) -> str | None:
+    """The absolute http(s) URL of the image a page declares (og:image...); None for a
+    malformed one ("http://[::1") or another scheme (javascript:, data:): a detail the
+    article is kept without, not a reason to lose it."""
+    try:
+        url = urljoin(page_url, declared.strip())
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
 
 
 def modification_time(

@@ -153,6 +153,10 @@ def test_what_is_not_an_image_url_or_a_plausible_date_is_dropped() -> None:
     assert doc.modified_at is None
     inline = document(make_page(page('<meta property="og:image" content="data:image/png;x">')))
     assert inline.image_url is None
+    # Malformed: the article was lost to it ("extraction error: ValueError").
+    broken = document(make_page(page('<meta property="og:image" content="http://[::1">')))
+    assert broken.image_url is None
+    assert broken.content == doc.content
 
 
 def test_profile_urls_are_not_author_names() -> None:
