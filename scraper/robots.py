@@ -106,7 +106,9 @@ class ServerErrorRobotsTxtMiddleware(RobotsTxtMiddleware):
         await super()._parse_robots(response, netloc, request)
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
-        if not isinstance(exc, IgnoreRequest):
+        # Not for a refusal (the address guard's) or a URL no request can be made of (a
+        # host with a space): each page then fails or is refused for that itself.
+        if not isinstance(exc, (IgnoreRequest, ValueError)):
             self._unreachable[netloc] = exc
             log.warning(
                 "robots.txt of %s could not be fetched (%s): nothing of that site is "

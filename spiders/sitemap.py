@@ -16,6 +16,7 @@ from scrapy.http import Request, Response
 from scraper.config import SitemapChannel
 from scraper.context import CrawlContext
 from scraper.discovery import DiscoveryError, Entry, entry_time, parse_sitemap
+from scraper.guard import scheme_refusal
 from spiders.base import DiscoverySpider
 
 MAX_DEPTH = 2  # index -> index -> urlset
@@ -87,4 +88,18 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
                 return
             self.seen_sitemaps.add(child.url)
             self.child_sitemaps += 1
-            yield self.sitemap_request(child.url, depth + 1)
+            if request := self.child_request(child.url, depth + 1):
+                yield request
+
+    def child_request(self, url: str, depth: int) -> Request | None:
+        """The request for a child sitemap, or None (counted as the skip of an article
+        link would be) when its URL is not a usable http(s) one: one bad child must not
+        end the iteration over its siblings."""
+        try:
+            refusal = scheme_refusal(url)
+            if refusal is None:
+                return self.sitemap_request(url, depth)
+        except ValueError:  # "http://[::1/x.xml" and the like
+            refusal = "invalid URL"
+        self.count_skip(f"{self.name}: {refusal}", url)
+        return None

@@ -544,6 +544,36 @@ def test_sitemap_index_gzip_and_news_entries(
     assert news_claims == [grain.url, school.url]
 
 
+def test_a_child_sitemap_that_is_not_an_http_url_is_skipped_and_its_siblings_followed(
+    harness: SpiderHarness, server: LocalHTTPServer
+) -> None:
+    # One such child ended the walk over the index ("sitemap: error (ValueError)"): the
+    # children after it were never fetched, their articles lost.
+    server.routes(
+        {
+            "/index.xml": Route(
+                body=sitemap_index(
+                    server.url("/c1.xml"),
+                    "mailto:x@y.example",
+                    "http://[::1/x.xml",
+                    server.url("/c2.xml"),
+                ),
+                content_type=XML,
+            ),
+            "/c1.xml": Route(body=urlset(server.url("/a/1")), content_type=XML),
+            "/c2.xml": Route(body=urlset(server.url("/a/2")), content_type=XML),
+            "/a/1": Route(body=ARTICLE),
+            "/a/2": Route(body=ARTICLE),
+        }
+    )
+
+    run = harness.run({"kind": "sitemap", "url": server.url("/index.xml")})
+
+    assert run.failed == {}
+    assert run.skipped == {"sitemap: unsupported scheme (mailto)": 1, "sitemap: invalid URL": 1}
+    assert sorted(run.urls) == [server.url("/a/1"), server.url("/a/2")]
+
+
 @pytest.mark.parametrize(
     ("body", "failed", "fetched"),
     [
