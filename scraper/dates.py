@@ -96,6 +96,8 @@ def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
         instant = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (TypeError, ValueError):
         return None
+    if text is not None and _misread_year(text, instant):
+        return None
     if text is not None and not _CLOCK.search(text):
         return _in_range(instant.date())
     return _in_range(instant)
@@ -164,6 +166,8 @@ def _parse_rfc822(text: str) -> datetime | None:
         value = parsedate_to_datetime(bare)
     except (TypeError, ValueError, IndexError):
         return None
+    if _misread_year(bare, value):
+        return None
     if zone is not None and value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     # email.utils reads a trailing "PM" ("Sat, Dec 16 2023 02:02:33 PM") as an unknown
@@ -172,6 +176,19 @@ def _parse_rfc822(text: str) -> datetime | None:
         hour = value.hour % 12 + (12 if meridiem.group(1).upper() == "P" else 0)
         value = value.replace(hour=hour)
     return value
+
+
+# A year written with four digits, not part of a clock time or an offset ("+0000").
+_FOUR_DIGIT_YEAR = re.compile(r"(?<![+\-\d:])(\d{4})(?![\d:])")
+
+
+def _misread_year(text: str, value: datetime) -> bool:
+    """Whether a parser gave ``value`` another year than the four digits ``text`` wrote.
+    email.utils (and feedparser) read a year below 100 as RFC 2822's two-digit years,
+    however it is written: "Mon, 01 Jan 0001 00:00:00 +0000", the zero date Hugo writes
+    for undated posts, became 1 January 2001, and beat the page's own date."""
+    year = _FOUR_DIGIT_YEAR.search(text)
+    return year is not None and int(year.group(1)) != value.year
 
 
 def _parse_slashed(text: str) -> DateValue | None:

@@ -84,6 +84,20 @@ def test_parse_date_rejects_what_is_not_a_date(text: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["Mon, 01 Jan 0001 00:00:00 +0000", "Mon, 01 Jan 0001 00:00:00 EET"]
+)
+def test_a_year_written_with_four_digits_is_not_read_as_a_two_digit_one(text: str) -> None:
+    # Hugo's zero date for undated posts: email.utils and feedparser read year 1 as
+    # 2001, which beat the page's own date (the article filed under 2000-12-31).
+    assert parse_date(text) is None
+    assert parse_feed_date(text, (2001, 1, 1, 0, 0, 0, 0, 1, 0)) is None
+    # Two-digit years are still RFC 2822's.
+    assert parse_date("Thu, 02 May 24 09:30:00 +0200") == datetime(
+        2024, 5, 2, 9, 30, tzinfo=timezone(timedelta(hours=2))
+    )
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "0001-01-01T00:00:00+01:00",  # .NET's empty date with a local offset
