@@ -70,8 +70,10 @@ class Document:
         for name in ("title", "type", "url", "source_name", "source_url", "language", "aggregator"):
             set_(self, name, single_line(getattr(self, name)))
         set_(self, "title", bounded_title(self.title))
-        # "(" and ")" would end the Origem link early; percent-encoding keeps the URL equal.
-        set_(self, "source_url", self.source_url.replace("(", "%28").replace(")", "%29"))
+        # "(", ")" and a space would end the Origem link early (the record could not be
+        # read back); percent-encoding keeps the URL equal.
+        origin_url = self.source_url.replace("(", "%28").replace(")", "%29")
+        set_(self, "source_url", origin_url.replace(" ", "%20"))
         set_(self, "published", self.published.replace(microsecond=0))
         set_(self, "content", join_paragraphs([self.content]))
         for name in ("title", "url", "content"):

@@ -48,6 +48,19 @@ def publisher_home(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
+def usable_home(url: str | None) -> str | None:
+    """The publisher's home a Google News item names (<source url>), when it is an
+    absolute http(s) URL: it becomes the record's "Origem" link, which must not point
+    at javascript:, ftp: or nothing at all ("http://[::1")."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 class GNewsSpider(DiscoverySpider[GNewsChannel]):
     name = "gnews"
     resolution_chains = 2  # online resolutions in flight at once
@@ -194,7 +207,7 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
         yield from self.next_resolution()
 
     def item_article(self, item: GNewsItem, url: str) -> Iterator[Request]:
-        publisher_url = item.publisher_url
+        publisher_url = usable_home(item.publisher_url)
         if publisher_url is None and item.publisher_name:
             publisher_url = publisher_home(url)
         discovery = self.new_discovery(

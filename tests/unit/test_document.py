@@ -120,6 +120,14 @@ def test_parentheses_in_source_url_survive_the_origin_link() -> None:
     assert parse(render(doc)) == doc
 
 
+def test_a_space_in_source_url_survives_the_origin_link() -> None:
+    # A Google News <source url="http://pub.example/a b"> made a record the reader
+    # refused ("'>Origem:' must be '[name](url)'").
+    doc = make(source_url="http://pub.example/a b)c")
+    assert doc.source_url == "http://pub.example/a%20b%29c"
+    assert parse(render(doc)) == doc
+
+
 line_text = st.text(min_size=1).filter(lambda s: s.strip() != "")
 zones = st.sampled_from(
     [UTC, SAO_PAULO, ZoneInfo("Asia/Kolkata"), timezone(timedelta(hours=-9, minutes=-30))]
@@ -135,14 +143,16 @@ zones = st.sampled_from(
     ),
     kind=st.text(),
     language=st.text(max_size=5),
+    home=st.text(),
 )
 def test_render_parse_round_trip(
-    title: str, name: str, content: str, moment: datetime, kind: str, language: str
+    title: str, name: str, content: str, moment: datetime, kind: str, language: str, home: str
 ) -> None:
     try:
         doc = make(
             title=title,
             source_name=name,
+            source_url=home,
             content=content,
             published=moment,
             type=kind,

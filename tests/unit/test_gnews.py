@@ -25,6 +25,7 @@ from scraper.gnews import (
     search_feed_url,
     signature_page_url,
 )
+from spiders.gnews import usable_home
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gnews"
 
@@ -279,3 +280,22 @@ def test_corpus_2026_ids_need_the_online_flow(corpus: Path) -> None:
     assert all(ids)
     assert all(resolve_offline(item.link) is None for item in items)
     assert all(is_current_article_id(i or "") for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("named", "expected"),
+    [
+        ("https://pub.example", "https://pub.example"),
+        (" http://pub.example/news ", "http://pub.example/news"),
+        ("javascript:alert(1)", None),
+        ("ftp://pub.example/", None),
+        ("http://[::1", None),
+        ("/relative/home", None),
+        (None, None),
+    ],
+)
+def test_only_an_absolute_http_url_is_taken_for_the_publishers_home(
+    named: str | None, expected: str | None
+) -> None:
+    # It becomes the record's "Origem" link (the article's own host otherwise).
+    assert usable_home(named) == expected
