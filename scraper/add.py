@@ -155,12 +155,27 @@ def language_code(tag: str | None) -> str | None:
     return primary if re.fullmatch(r"[a-z]{2}", primary) else None
 
 
+def _joined(base: str, link: str) -> str | None:
+    """``link`` resolved against ``base``; None for a malformed one ("http://[::1")."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return None
+
+
+def _path_of(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return ""
+
+
 def read_homepage(body: bytes, url: str, content_type: str | None = None) -> PageFacts:
     """Name (og:site_name, else <title>), language (<html lang>, else og:locale) and the
     feeds advertised with <link rel="alternate">, resolved against <base href>."""
     selector = Selector(text=decode_html(body, content_type), base_url=url, type="html")
     base = selector.css("base::attr(href)").get()
-    base_url = urljoin(url, base.strip()) if base else url
+    base_url = (_joined(url, base.strip()) if base else None) or url
     feeds: list[FeedLink] = []
     for link in selector.xpath("//link[@href]"):
         rel = (link.attrib.get("rel") or "").lower().split()
@@ -168,7 +183,7 @@ def read_homepage(body: bytes, url: str, content_type: str | None = None) -> Pag
         href = link.attrib["href"].strip()
         if "alternate" in rel and kind in FEED_TYPES and href:
             title = (link.attrib.get("title") or "").strip() or None
-            absolute = urljoin(base_url, href).split("#", 1)[0]
+            absolute = (_joined(base_url, href) or "").split("#", 1)[0]
             if absolute.startswith(("http://", "https://")):
                 feeds.append(FeedLink(absolute, title, kind))
     language = selector.xpath("/html/@lang").get() or selector.xpath("/html/@xml:lang").get()
@@ -395,7 +410,7 @@ def _check_sitemaps(
             continue
         if document.kind == "sitemapindex":
             candidate.detail = f"index of {entries_phrase(len(document.entries), 'sitemap')}"
-            news = [e.url for e in document.entries if "news" in urlsplit(e.url).path.lower()]
+            news = [e.url for e in document.entries if "news" in _path_of(e.url).lower()]
             queue += [(child, f"listed by {final_url}") for child in news[:MAX_NEWS_CHILDREN]]
         else:
             candidate.news = is_news_sitemap(document.entries)

@@ -56,10 +56,10 @@ def fetch_page(
     backward = {v: k for k, v in forward.items()}
     target = swap_prefix(url, forward) or url
     opener = guarded_opener(AddressGuard(settings.allow_private_addresses))
-    request = urllib.request.Request(
-        target, data=data, headers={**(headers or {}), "User-Agent": settings.user_agent}
-    )
     try:
+        request = urllib.request.Request(
+            target, data=data, headers={**(headers or {}), "User-Agent": settings.user_agent}
+        )
         with opener.open(request, timeout=settings.download_timeout) as response:
             body = response.read(settings.max_download_size + 1)
             final_url = response.geturl()

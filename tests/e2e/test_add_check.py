@@ -250,6 +250,47 @@ def test_add_tries_common_paths_and_reports_what_failed(
     assert err == "error: http://127.0.0.1:9/: private address; nothing written\n"
 
 
+def test_add_reports_malformed_links_as_failed_candidates_and_checks_the_rest(
+    tmp_path: Path, server: LocalHTTPServer
+) -> None:
+    # Each of these raised ValueError through the command: a ~50-line traceback, exit 1,
+    # nothing written.
+    project = Project(tmp_path, allowed=[server.authority])
+    project.write_settings()
+    serve_stories(server, range(1))
+    links = (
+        '<base href="http://[zz">'
+        '<link rel="alternate" type="application/rss+xml" href="http://[::1">'
+        '<link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+    )
+    server.route("/", Route(body=home_page(links)))
+    feed = rss_feed([("Story", server.url("/news/story-0"), PUBLISHED)])
+    server.route("/feed.xml", Route(body=feed, content_type="application/rss+xml"))
+    robots = (
+        f"Sitemap: http://[::1\nSitemap: javascript:alert(1)\nSitemap: {server.url('/sm.xml')}\n"
+    )
+    server.route("/robots.txt", Route(body=robots, content_type="text/plain"))
+    index = (
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<sitemap><loc>http://[news/x.xml</loc></sitemap></sitemapindex>"
+    )
+    server.route("/sm.xml", Route(body=index, content_type="application/xml"))
+
+    code, out, err = scraper(project, "add", server.url("/"), "--no-gnews", "--id", "town")
+
+    assert code == 0, out + err
+    assert "ok      feed     " + server.url("/feed.xml") + ": 1 entry" in out
+    assert "\nfailed  sitemap  http://[::1: invalid URL (robots.txt)\n" in out
+    assert (
+        "\nfailed  sitemap  javascript:alert(1): unsupported scheme (javascript) (robots.txt)\n"
+        in out
+    )
+    # An index whose only child is malformed: listed, its child not looked into.
+    assert "\nok      sitemap  " + server.url("/sm.xml") + ": index of 1 sitemap (robots" in out
+    written = yaml.safe_load((project.config / "sources" / "town.yaml").read_text("utf-8"))
+    assert {"kind": "feed", "url": server.url("/feed.xml")} in written["discovery"]
+
+
 def test_add_checks_its_flags_before_fetching(tmp_path: Path, server: LocalHTTPServer) -> None:
     project = Project(tmp_path, allowed=[server.authority])
     project.write_settings()
