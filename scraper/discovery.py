@@ -32,6 +32,7 @@ from feedparser.encodings import convert_to_utf8
 from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
+from w3lib.html import remove_tags, replace_entities
 
 # Entry dates are read by scraper.dates.parse_date, the one date parser of the service
 # (re-exported here): an instant keeps its offset, a zone-less time stays naive (read
@@ -365,13 +366,31 @@ def _feed_entry(raw: Any, feed_url: str, *, is_atom: bool) -> Entry | None:
     # it is the publication date, while Atom's <updated> is a real modification time.
     if published is None and not is_atom:
         published = updated
-    title = raw.get("title")
     return Entry(
         url=link,
-        title=title.strip() or None if isinstance(title, str) else None,
+        title=_entry_title(raw),
         published=published,
         modified=as_modified(updated),
     )
+
+
+# What feedparser calls an entry's title that is markup: Atom's type="html" and
+# type="xhtml", and an RSS title it found tags in (often inside CDATA).
+_MARKUP_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def _entry_title(raw: Any) -> str | None:
+    """The entry's title as text. feedparser hands a markup title over as markup
+    ("Tom &amp; Jerry <em>return</em>"): its tags are dropped and its entities read,
+    so that the record's title says "Tom & Jerry return"."""
+    title = raw.get("title")
+    if not isinstance(title, str):
+        return None
+    detail = raw.get("title_detail")
+    kind = detail.get("type") if isinstance(detail, dict) else None
+    if kind in _MARKUP_TYPES and ("<" in title or "&" in title):
+        title = replace_entities(remove_tags(title))
+    return title.strip() or None
 
 
 def _entry_link(raw: Any, feed_url: str) -> str | None:

@@ -140,6 +140,32 @@ def test_atom_published_and_updated() -> None:
     assert second.modified == datetime(2024, 2, 28, 12, tzinfo=UTC)
 
 
+def test_titles_given_as_markup_become_text() -> None:
+    # Stored as given before: "Tom &amp; Jerry <em>return</em>" in the record's title.
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom">
+<entry><title type="html">Tom &amp;amp; Jerry &lt;em&gt;return&lt;/em&gt;</title>
+<link href="https://example.gov/1"/></entry>
+<entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Bold <b>move</b></div>
+</title><link href="https://example.gov/2"/></entry>
+<entry><title>Plain &amp; simple &lt;3</title><link href="https://example.gov/3"/></entry>
+</feed>"""
+    rss = b"""<rss version="2.0"><channel>
+<item><title><![CDATA[<p>Grain &amp; oil</p>]]></title><link>https://example.gov/4</link></item>
+<item><title>Rates &lt; 5%</title><link>https://example.gov/5</link></item>
+</channel></rss>"""
+
+    titles = [e.title for e in parse_feed_document(atom, f"{BASE}/atom").entries]
+    titles += [e.title for e in parse_feed_document(rss, f"{BASE}/rss").entries]
+
+    assert titles == [
+        "Tom & Jerry return",
+        "Bold move",
+        "Plain & simple <3",  # text: its characters as they are
+        "Grain & oil",
+        "Rates < 5%",
+    ]
+
+
 def test_rss1_dublin_core_date_is_the_publication_day() -> None:
     (entry,) = parse_feed(fixture("feeds", "rss1.rdf"), "https://council.example/rss")
     assert entry == Entry(
