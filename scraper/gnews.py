@@ -289,14 +289,14 @@ def _json_documents(text: str) -> Iterator[Any]:
     try:
         yield json.loads(text)
         return
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, and an int too long to read
         pass
     for line in text.splitlines():
         line = line.strip()
         if line.startswith("["):
             try:
                 yield json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):  # JSONDecodeError, and an int too long to read
                 continue
 
 
@@ -315,7 +315,7 @@ def _envelopes(value: Any, depth: int) -> Iterator[list[Any]]:
 def _garturlres_url(payload: str) -> str | None:
     try:
         data = json.loads(payload)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, and an int too long to read
         return None
     if (
         isinstance(data, list)

@@ -235,6 +235,10 @@ def test_batchexecute_response() -> None:
         b')]}\'\n\n[["wrb.fr","Fbv4je","[\\"garturlres\\",\\"javascript:alert(1)\\",1]"]]',
         b')]}\'\n\n[["wrb.fr","Fbv4je","{broken"]]',
         b"[" * 10000,
+        # Past Python's limit on an integer's digits: a plain ValueError, which ended
+        # the channel's resolution chain and lost every item after it.
+        b")]}'\n\n[" + b"9" * 5000 + b"]",
+        b')]}\'\n\n[["wrb.fr","Fbv4je","[' + b"9" * 5000 + b']"]]',
     ],
 )
 def test_batchexecute_junk_gives_none(body: bytes) -> None:
