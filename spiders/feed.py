@@ -43,7 +43,9 @@ class FeedSpider(DiscoverySpider[FeedChannel]):
             self.channel.url,
             self.parse_feed,
             headers=headers,
-            meta={"handle_httpstatus_list": [304]},
+            # A 304 answers a conditional GET only: to a plain one (no validators kept)
+            # it is the server's error, not "nothing new since the last run".
+            meta={"handle_httpstatus_list": [304]} if headers else {},
         )
 
     async def parse_feed(self, response: Response) -> AsyncIterator[Request]:

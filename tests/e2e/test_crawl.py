@@ -454,6 +454,20 @@ def test_feed_conditional_get_skips_an_unchanged_feed_but_retries_failures(
     assert len(project.files()) == 2
 
 
+def test_a_304_to_a_feed_asked_without_validators_is_a_failure(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # It read "not modified since the last run" on a first run, and exited 0.
+    server.route("/feed.xml", Route(status=304, content_type=None))
+    project.write_source(feed_source(server))
+
+    code, out, err = crawl(project, "city")
+
+    assert code == 5, out + err
+    assert "\n  failed: feed: HTTP 304 (1)\n" in out
+    assert "not modified" not in out
+
+
 def test_politeness_user_agent_delay_and_backoff_on_429(
     server: LocalHTTPServer, project: Project
 ) -> None:
