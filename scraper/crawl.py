@@ -61,6 +61,9 @@ RETRY_HTTP_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 # The skip reason of a page whose canonical link names an article stored already: its URL
 # became an alias of that article instead of a second copy of it.
 ALIAS_REASON = "alias of a stored article (canonical link)"
+# The skip reason of a listed link that redirects to an article another listed link of
+# the same job names (fetched and written once).
+SAME_ARTICLE_REASON = "same article as another listed link (redirect)"
 # What a run cut short by the daemon's (or fleet worker's) shutdown is recorded with.
 STOPPED_AT_SHUTDOWN = "stopped at shutdown"
 
@@ -311,9 +314,14 @@ class SourceCrawl:
         if self._already_stored(discovery):
             self.summary.add("known")
             return False
+        if self.stored_id(discovery) in self.job.claimed_ids:
+            # Known to redirect to an article another link of this job names.
+            self.summary.skip(SAME_ARTICLE_REASON)
+            return False
         if self.limit_reached():
             self.summary.skip("over --limit")
             return False
+        self.job.claimed_ids.add(self.stored_id(discovery))
         self.claimed += 1
         return True
 
@@ -398,13 +406,23 @@ class SourceCrawl:
             self._note_fetch_of_stored(page)
             return
         if outcome.url != page.discovery.url:
-            # Redirected: the listed URL names the stored article from now on.
+            # Redirected: the listed URL names the stored article from now on, in this
+            # process and (an alias in the database) in the next ones.
             self.job.service.redirects[page.discovery.url] = outcome.id
+            now = datetime.now().astimezone()
+            self.job.sink.alias(AliasRecord(page.discovery.url, outcome.id, now))
+        if outcome.id in self.job.stored_ids:
+            # Another listed link of this job redirected to the same article, and it was
+            # stored already: a second write would only swap the channel's titles.
+            self.summary.skip(SAME_ARTICLE_REASON)
+            return
+        self.job.stored_ids.add(outcome.id)
         claim = self._claim_canonical(outcome)
         try:
             async with self.job.service.writing(outcome.id):
                 await self.job.sink.store(outcome, self.source.id, self.summary)
         except OSError as exc:
+            self.job.stored_ids.discard(outcome.id)  # not stored: another link may yet
             claims = self.job.service.canonical_claims
             if claim is not None and claims.get(claim.canonical_url) is claim:
                 del claims[claim.canonical_url]  # nothing stored: no copy can name it
@@ -542,6 +560,10 @@ class _Job:
     options: CrawlOptions
     sink: ArticleSink
     seen: set[str] = field(default_factory=set)
+    # Ids of the articles this job fetches (claimed) and has stored: one article listed
+    # under two URLs (one redirecting to the other) is fetched and written once.
+    claimed_ids: set[str] = field(default_factory=set)
+    stored_ids: set[str] = field(default_factory=set)
     # (url, source id, channel) of every sighting recorded in this job.
     sightings: set[tuple[str, str, str]] = field(default_factory=set)
     output_error: str | None = None  # the first file that could not be written, and why

@@ -224,6 +224,46 @@ def test_a_copy_listed_with_its_canonical_page_in_one_crawl_is_stored_once(
     assert len(project.files()) == 1
 
 
+def test_a_link_that_redirects_to_another_listed_link_is_fetched_and_written_once(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # Both links were stored: "new 1, updated 1", the record's title that of whichever
+    # came last, and every --refresh run wrote the article twice again (two versions).
+    text = article_paragraphs(4)
+    server.route("/news/bridge", Route(body=article_page("Bridge reopens", text)))
+    server.route("/old/bridge", Route.redirect("/news/bridge", 301))
+    items = [("Via redirect", server.url("/old/bridge"), PUBDATE)]
+    items.append(("Direct", server.url("/news/bridge"), PUBDATE))
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project.write_source(source(server))
+
+    code, out, err = crawl(project)
+
+    assert code == 0, err
+    assert "fetched 2, new 1, updated 0," in out, out
+    assert "\n  skipped: same article as another listed link (redirect) (1)\n" in out
+    assert len(project.files()) == 1
+    stored = article_id(server.url("/news/bridge"))
+    with sqlite3.connect(project.root / "data" / "scraper.db") as conn:
+        aliases = conn.execute("SELECT url, article_id FROM article_aliases").fetchall()
+    assert aliases == [(server.url("/old/bridge"), stored)]
+
+    # The next processes know the redirect: the article is fetched once per run, and
+    # once its title settles on the first listed link's, it stays.
+    runs = []
+    for _ in range(3):
+        again = run_scraper(
+            "crawl", "portal", "--refresh", "--config", project.config, cwd=project.root
+        )
+        assert again.returncode == 0, again.stderr
+        runs.append(again.stdout)
+    assert all("fetched 1," in out for out in runs), runs
+    assert "updated 0, unchanged 1," in runs[-1], runs
+    versions = stored_count(project, "article_versions")
+    assert versions <= 1  # at most the one change of title
+    assert project.documents()[0].title == "Via redirect"
+
+
 def test_a_copy_stored_by_an_earlier_run_claims_the_page_its_canonical_link_names(
     server: LocalHTTPServer, project: Project
 ) -> None:
