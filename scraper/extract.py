@@ -63,12 +63,14 @@ _NOT_HTML_ROOTS = re.compile(
 
 
 def looks_binary(body: bytes) -> bool:
-    """True for bytes that are clearly not a text document (NUL bytes included, which
-    only UTF-16/32 text has, and that is recognised by its BOM or declaration first)."""
+    """True for bytes that are clearly not a text document: a known binary signature,
+    or NUL bytes in number (binary data, or UTF-16/32 text, which is recognised by its
+    BOM first). A stray NUL or two in a page's head (a CMS's slip inside a meta tag)
+    does not make the page binary: it lost the whole article as "not HTML"."""
     head = body[:1024]
     if head.startswith(_UTF16_32_BOMS):
         return False
-    return head.lstrip().startswith(_BINARY_SIGNATURES) or b"\x00" in head
+    return head.lstrip().startswith(_BINARY_SIGNATURES) or head.count(b"\x00") * 16 > len(head)
 
 
 def decode_html(body: bytes, http_charset: str | None) -> str:

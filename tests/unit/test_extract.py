@@ -87,7 +87,7 @@ def test_byte_order_mark_wins() -> None:
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "not HTML"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not HTML"),
         (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "not HTML"),
-        (b"<html>\x00\x01\x02</html>", "not HTML"),
+        (b"<html>\x00\x01\x00\x02\x00</html>", "not HTML"),  # NULs in number: binary
     ],
 )
 def test_pages_that_are_no_text_are_refused(body: bytes, reason: str) -> None:

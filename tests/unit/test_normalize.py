@@ -484,6 +484,18 @@ def test_unusable_bodies_are_skipped_with_their_reason(body: bytes, reason: str)
     assert skip_reason(make_page(body, encoding=None)) == reason
 
 
+def test_a_stray_nul_in_the_head_does_not_make_an_article_binary() -> None:
+    # One NUL in the first KiB made the whole page "not HTML".
+    page = fixture("furniture_in_body.html").replace(
+        b"<head>", b'<head><meta name="x" content="a\x00b">', 1
+    )
+    assert b"\x00" in page[:1024]
+    assert (
+        document(make_page(page)).content
+        == document(make_page(fixture("furniture_in_body.html"))).content
+    )
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     body=st.one_of(
