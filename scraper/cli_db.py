@@ -292,6 +292,9 @@ def export_command(
         settings = _settings(config, database, output)
         filters = _export_filters(settings, since, until, stored_since, source, language, limit)
         db = None if from_files else _existing_database(settings)
+        if db is None and not settings.output_dir.is_dir():
+            # A mistyped --output read as an empty store: say there is none there.
+            raise ValueError(f"{settings.output_dir}: no such folder of record files")
         try:
             if source is not None:
                 _check_source(source, config or Path("config"), db)

@@ -165,6 +165,9 @@ def articles_since(
     in that span; ``limit`` stops after that many. ``zone`` converts the publication
     and modification times of each document (UTC otherwise), e.g. ``settings.zone`` to
     match the files."""
+    if limit is not None and limit < 0:
+        # SQLite read a negative LIMIT as none, PostgreSQL refused it: one answer here.
+        raise ValueError(f"limit must not be negative (got {limit})")
     rows = database.articles_since(
         since=since,
         source_id=source_id,

@@ -402,6 +402,29 @@ def test_db_commands_say_in_one_line_what_file_they_could_not_write(
     assert under_a_file.stderr == f"error: {not_a_folder}/.db-pending.jsonl: Not a directory\n"
 
 
+def test_export_from_a_folder_that_is_not_there_is_an_error_not_an_empty_store(
+    config: Path, tmp_path: Path
+) -> None:
+    # A mistyped --output exported nothing and exited 0: it read like an empty store.
+    missing = tmp_path / "artcles"
+
+    result = runner.invoke(export_app(), ["--config", str(config), "--output", str(missing)])
+
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {missing}: no such folder of record files\n"
+
+
+def test_articles_since_refuses_a_negative_limit_on_every_backend(tmp_path: Path) -> None:
+    # SQLite read LIMIT -1 as no limit, PostgreSQL refused it (RowRefused).
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    try:
+        with pytest.raises(ValueError, match="limit must not be negative"):
+            next(articles_since(db, limit=-1))
+    finally:
+        db.close()
+
+
 def test_export_command_from_the_database(config: Path, tmp_path: Path) -> None:
     db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
     db.migrate()
