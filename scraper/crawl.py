@@ -223,6 +223,8 @@ def scrapy_settings(settings: Settings) -> dict[str, Any]:
             # After the host map (judge where a request really goes), and its exception
             # hook before the retry middleware's (a refusal is not retried).
             "scraper.guard.AddressGuardMiddleware": 560,
+            # Sees a 3xx before Scrapy's RedirectMiddleware (600) builds its request.
+            "scraper.guard.RedirectTargetMiddleware": 610,
             # A robots.txt that fails with a 5xx disallows its site (scraper.robots).
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "scraper.robots.ServerErrorRobotsTxtMiddleware": 100,

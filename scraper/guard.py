@@ -52,6 +52,7 @@ from scraper.addresses import AllowedEntry as AllowedEntry
 from scraper.addresses import IPAddress
 from scraper.addresses import is_public as is_public
 from scraper.addresses import literal_address as literal_address
+from scraper.urls import identity
 
 PRIVATE_ADDRESS = "private address"
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -229,17 +230,6 @@ class AddressGuardMiddleware:
         if reason is not None:
             raise RefusedRequest(reason, request.url)
 
-    def process_response(self, request: Request, response: Response) -> Response:
-        """A redirect to another scheme (file:, ftp:...), which Scrapy does not follow
-        but would hand on as an HTTP 3xx failure: refused like a link to it."""
-        location = response.headers.get(b"Location") if 300 <= response.status < 400 else None
-        if location:
-            target = urljoin(request.url, location.decode("latin-1").strip())
-            reason = scheme_refusal(target)
-            if reason is not None:
-                raise RefusedRequest(reason, target)
-        return response
-
     def process_exception(self, request: Request, exception: Exception) -> None:
         """A connection whose every address the resolver refused fails as a DNS error;
         say what really happened (raising here ends the middleware chain: no retry)."""
@@ -247,6 +237,29 @@ class AddressGuardMiddleware:
         refused_name = not isinstance(exception, RefusedRequest) and self.guard.refused(host)
         if refused_name and _is_dns_failure(exception):
             raise RefusedRequest(PRIVATE_ADDRESS, request.url) from exception
+
+
+class RedirectTargetMiddleware:
+    """Refuses a redirect to what is no http(s) URL, like a link to it: another scheme
+    (file:, ftp:, javascript:, mailto:) or a malformed URL ("http://[::1", a host with
+    a space). Scrapy's redirect middleware hands the first kind on as an HTTP 3xx
+    failure and fails on the others with a bare ValueError ("error (ValueError)"). Set
+    after it (a higher number), so that it sees the 3xx answer first."""
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        location = response.headers.get(b"Location") if 300 <= response.status < 400 else None
+        if location:
+            target = location.decode("latin-1").strip()
+            try:
+                target = urljoin(request.url, target)
+                reason = scheme_refusal(target)
+                if reason is None:
+                    identity(target)  # ValueError when it is no usable http(s) URL
+            except ValueError:
+                reason = "invalid URL"
+            if reason is not None:
+                raise RefusedRequest(f"redirect to {reason}", target)
+        return response
 
 
 def _is_dns_failure(exception: Exception) -> bool:

@@ -468,6 +468,25 @@ def test_a_304_to_a_feed_asked_without_validators_is_a_failure(
     assert "not modified" not in out
 
 
+def test_a_redirect_to_no_http_url_is_skipped_like_a_link_to_it(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # Scrapy's redirect middleware failed on all but ftp: "article: error (ValueError)".
+    targets = ["javascript:alert(1)", "mailto:a@b.example", "http://[::1", "http://exa mple/"]
+    paths = [f"/r/{n}" for n in range(len(targets))]
+    server.routes({p: Route.redirect(t) for p, t in zip(paths, targets, strict=True)})
+    serve_feed_of(server, [server.url(p) for p in paths])
+    project.write_source(feed_source(server))
+
+    code, out, err = crawl(project, "city")
+
+    assert code == 0, out + err
+    assert "\n  skipped: article: redirect to invalid URL (2)\n" in out
+    assert "\n  skipped: article: redirect to unsupported scheme (javascript) (1)\n" in out
+    assert "\n  skipped: article: redirect to unsupported scheme (mailto) (1)\n" in out
+    assert ", skipped 4, failed 0\n" in out
+
+
 def test_politeness_user_agent_delay_and_backoff_on_429(
     server: LocalHTTPServer, project: Project
 ) -> None:

@@ -199,7 +199,7 @@ def test_a_hostile_site_reaches_nothing_internal_and_loses_nothing_good(
         assert "  skipped: article: private address (10)" in lines, result.stdout
         # file:// links in the feed, and a redirect to one.
         assert "  skipped: feed: unsupported scheme (file) (2)" in lines, result.stdout
-        assert "  skipped: article: unsupported scheme (file) (1)" in lines, result.stdout
+        assert "  skipped: article: redirect to unsupported scheme (file) (1)" in lines
         assert "  skipped: sitemap: unsupported scheme (file) (1)" in lines, result.stdout
         assert "  skipped: sitemap: private address (1)" in lines, result.stdout
         # The feed that is a path; both bombs. The entity feeds parse without expansion.
