@@ -10,6 +10,8 @@ its URL. No extraction happens here: the runner's item pipeline does it.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -43,6 +45,7 @@ ChannelT = TypeVar(
 )
 
 ROBOTS_REASON = "forbidden by robots.txt"
+BROKEN_ENCODING_REASON = "broken content encoding"
 # An article request that got neither a response nor an error by the end of the crawl.
 DROPPED_REASON = "article: dropped without an answer"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -117,7 +120,19 @@ def describe_error(exc: BaseException) -> tuple[str, bool]:
     for classes, reason in _FAILURE_REASONS:
         if isinstance(exc, classes):
             return reason, False
+    if _is_decoding_error(exc):
+        return BROKEN_ENCODING_REASON, False
     return f"error ({type(exc).__name__})", False
+
+
+def _is_decoding_error(exc: BaseException) -> bool:
+    """A body its Content-Encoding does not decode (gzip, deflate, br, zstd), as
+    Scrapy's HttpCompressionMiddleware lets the decoder's own error through."""
+    kind = type(exc)
+    return isinstance(exc, (gzip.BadGzipFile, zlib.error)) or (
+        kind.__module__.split(".")[-1] in {"brotli", "zstd", "_zstd", "zstandard"}
+        and kind.__name__ in {"error", "Error", "ZstdError"}
+    )
 
 
 def _ignored_request_reason(message: str) -> tuple[str, bool]:

@@ -101,6 +101,17 @@ def test_every_channel_kind_has_a_spider() -> None:
     assert all(cls.name == kind for kind, cls in SPIDERS.items())
 
 
+def _decoder_error(body: bytes, encoding: str) -> Exception:
+    """The exception Scrapy's decoder of ``encoding`` raises on ``body``."""
+    from scrapy.utils._compression import _unbrotli, _unzstd
+
+    try:
+        (_unbrotli if encoding == "br" else _unzstd)(body)
+    except Exception as exc:  # whatever the decoder raises is the point
+        return exc
+    raise AssertionError(f"{body!r} decoded as {encoding}")
+
+
 @pytest.mark.parametrize(
     ("exception", "expected"),
     [
@@ -126,6 +137,11 @@ def test_every_channel_kind_has_a_spider() -> None:
         ),
         (IgnoreRequest("Filtered offsite request"), ("request ignored", True)),
         (ValueError("surprise"), ("error (ValueError)", False)),
+        # A body its Content-Encoding does not decode: the decoder's own error before.
+        (gzip.BadGzipFile("Not a gzipped file"), ("broken content encoding", False)),
+        (zlib.error("invalid stored block lengths"), ("broken content encoding", False)),
+        (_decoder_error(b"not brotli", "br"), ("broken content encoding", False)),
+        (_decoder_error(b"not zstd at all", "zstd"), ("broken content encoding", False)),
     ],
 )
 def test_failure_reasons(exception: Exception, expected: tuple[str, bool]) -> None:
