@@ -163,17 +163,24 @@ def sync_command(
         finally:
             db.close()
         release_pending(claimed)
+    second = result.duplicates  # files of an article that has another (logged)
     typer.echo(
         f"sync {settings.output_dir}: {result.checked} files, {result.new} new, "
         f"{result.updated} updated, {result.level} already level, "
         f"{result.unreadable} unreadable, {restored} restored from the database"
         + (f" ({not_restored} could not be written)" if not_restored else "")
         + (f", {result.refused} refused by the database (see the log)" if result.refused else "")
+        + (
+            f", {second} second {'file' if second == 1 else 'files'} left out (see the log)"
+            if second
+            else ""
+        )
         + (f", {sightings} journalled sightings recorded" if sightings else "")
     )
     # Not everything is level: a row refused (its file stays for the next try), a record
-    # file that cannot be read, or one that could not be written from its row.
-    if result.refused or result.unreadable or not_restored:
+    # file that cannot be read, a second file of one article, or a file that could not
+    # be written from its row.
+    if result.refused or result.unreadable or result.duplicates or not_restored:
         raise typer.Exit(EXIT_INCOMPLETE)
 
 

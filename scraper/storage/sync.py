@@ -581,6 +581,9 @@ class SyncResult:
     level: int = 0  # row already held the file's content
     unreadable: int = 0  # not a record: skipped (and logged)
     refused: int = 0  # rows the database would not hold (logged): their files stay
+    # Second record files of an article that has another (logged): left out, or each
+    # sync would set the row to each file in turn.
+    duplicates: int = 0
 
 
 def sync_files(
@@ -604,7 +607,12 @@ def sync_files(
     result = SyncResult()
     batch: list[Path] = []
     known = _Journalled(provenance or {}, details or {})
+    second_copies = _second_copies(database, folder)
     for path in record_files(folder):
+        if path in second_copies:
+            result.checked += 1
+            result.duplicates += 1
+            continue
         batch.append(path)
         if len(batch) >= batch_size:
             _sync_batch(database, folder, batch, guess_source, result, known)
@@ -612,6 +620,44 @@ def sync_files(
     if batch:
         _sync_batch(database, folder, batch, guess_source, result, known)
     return result
+
+
+def _second_copies(database: Database, folder: Path) -> set[Path]:
+    """The record files to leave out because their article has another one (a backup
+    put back after the article's date moved it to another folder, say): of each set of
+    files of one article, the one its row names is kept, else the newest. Each file
+    left out is logged with the one kept."""
+    first: dict[str, Path] = {}
+    copies: dict[str, list[Path]] = {}
+    for path in record_files(folder):
+        article = record_id(path)
+        if article is not None and first.setdefault(article, path) != path:
+            copies.setdefault(article, [first[article]]).append(path)
+    if not copies:
+        return set()
+    rows = {row["id"]: row["file_path"] for row in database.articles_by_id(list(copies))}
+    left_out: set[Path] = set()
+    for article, paths in copies.items():
+        named = [p for p in paths if p.relative_to(folder).as_posix() == rows.get(article)]
+        kept = named[0] if named else max(paths, key=_modified_time)
+        for path in paths:
+            if path != kept:
+                left_out.add(path)
+                log.warning(
+                    "%s is a second record file of article %s (kept: %s): left out; "
+                    "delete the one that is stale",
+                    path,
+                    article,
+                    kept,
+                )
+    return left_out
+
+
+def _modified_time(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,30 @@ def test_db_sync_exits_5_while_a_lost_record_file_cannot_be_written_again(
     assert again.stdout.endswith(", 1 restored from the database\n")
 
 
+def test_db_sync_leaves_out_a_second_file_of_an_article_instead_of_flipping_its_row(
+    config: Path, tmp_path: Path
+) -> None:
+    # An old backup put back after the article's date moved it: each sync set the row to
+    # one file and then the other ("1 updated" every time, a new version each run).
+    store = FileStore(tmp_path / "articles")
+    written = store.write(make(1))
+    assert runner.invoke(db_app, ["sync", "--config", str(config)]).exit_code == 0
+    stale = tmp_path / "articles" / "2023-01-01" / written.path.name
+    stale.parent.mkdir()
+    stale.write_text(render(make(1, "An older text of the article.")), encoding="utf-8")
+
+    results = [runner.invoke(db_app, ["sync", "--config", str(config)]) for _ in range(2)]
+
+    for result in results:
+        assert result.exit_code == 5, result.output
+        assert "2 files, 0 new, 0 updated, 1 already level," in result.stdout
+        assert ", 1 second file left out (see the log)" in result.stdout
+    db = SQLiteDatabase(tmp_path / "data" / "scraper.db")
+    [row] = db.articles_since()
+    assert (row["content"], row["file_path"]) == (make(1).content, written.relative_path)
+    db.close()
+
+
 def test_db_sync_stores_the_canonical_claims_journalled_with_their_articles(
     config: Path, tmp_path: Path
 ) -> None:
