@@ -95,6 +95,7 @@ class FeedDocument:
 class GNewsFeed:
     items: list[GNewsItem]  # in document order
     dropped: int = 0  # items past ``max_items``, not parsed
+    unlinked: int = 0  # items that name no article (NO_LINK), not in ``items``
 
 
 @dataclass(frozen=True)
@@ -503,9 +504,11 @@ def parse_gnews_document(
     parse_feed_document parses feeds: the same limits, safety and errors."""
     parsed, dropped = _feedparser(_gunzip_layers(body, max_size), content_type, max_items)
     items = []
+    unlinked = 0
     for raw in parsed.entries:
         link = raw.get("link")
         if not isinstance(link, str) or not link.strip():
+            unlinked += 1
             continue
         title = raw.get("title") if isinstance(raw.get("title"), str) else None
         source = raw.get("source") or {}
@@ -524,7 +527,7 @@ def parse_gnews_document(
                 publisher_url=href.strip() or None if href else None,
             )
         )
-    return GNewsFeed(items=items, dropped=dropped)
+    return GNewsFeed(items=items, dropped=dropped, unlinked=unlinked)
 
 
 # --- sitemaps ------------------------------------------------------------------------

@@ -114,6 +114,7 @@ class GNewsSpider(DiscoverySpider[GNewsChannel]):
             self.document_failed(response.url, exc.reason)
             return
         self.count_over_limit(feed.dropped, response.url, "items")
+        self.count_unlinked(feed.unlinked, response.url)
         online: dict[str, GNewsItem] = {}
         for item in feed.items:
             if self.context.limit_reached():

@@ -365,6 +365,17 @@ def test_gnews_pubdate_at_midnight_stays_an_instant() -> None:
     assert isinstance(item.published, datetime)
 
 
+def test_gnews_items_without_a_link_are_counted_not_lost_in_silence() -> None:
+    # Feeds counted "entry without a link"; Google News items vanished from the counts.
+    body = (
+        b"<rss version='2.0'><channel><item><title>No link - P</title></item>"
+        b"<item><title>T - P</title><link>https://news.example/rss/articles/CBMiX</link>"
+        b"</item></channel></rss>"
+    )
+    feed = parse_gnews_document(body, "https://news.example/rss/search")
+    assert ([item.title for item in feed.items], feed.unlinked) == (["T - P"], 1)
+
+
 @pytest.mark.corpus
 @pytest.mark.parametrize(
     ("name", "count"),
