@@ -163,16 +163,31 @@ def parse_html(text: str) -> HtmlElement:
 @lru_cache(maxsize=1)
 def _use_fast_element_lookup() -> None:
     """Make the parser trafilatura's ``load_html`` uses build every element as a plain
-    HtmlElement, chosen in C. lxml.html's own lookup is a Python method called for every
-    element object lxml creates (each tree walk of the extractors, metadata readers and
-    htmldate creates thousands): about a tenth of a page's extraction time. The only
-    difference is that form fields lose their form-specific classes (FormElement,
-    InputElement...), which nothing here uses. Done once per process."""
+    HtmlElement, chosen in C, and read pages nested deeper than 256 levels (below).
+    lxml.html's own lookup is a Python method called for every element object lxml
+    creates (each tree walk of the extractors, metadata readers and htmldate creates
+    thousands): about a tenth of a page's extraction time. The only difference is that
+    form fields lose their form-specific classes (FormElement, InputElement...), which
+    nothing here uses. Done once per process."""
     from lxml.html import HtmlComment, HtmlEntity, HtmlProcessingInstruction
     from trafilatura import utils
 
     parser = getattr(utils, "HTML_PARSER", None)
     if isinstance(parser, etree.HTMLParser):
+        # trafilatura's own options, and huge_tree: without it libxml2 stops nesting
+        # elements 256 levels deep and drops what lies deeper, so an old page of
+        # unclosed <font> tags lost its whole text ("no article text"). The body is
+        # bounded by max_download_size, which is what the parser's limits guard.
+        options: dict[str, Any] = {  # default_doctype is missing from lxml's stubs
+            "collect_ids": False,
+            "default_doctype": False,
+            "encoding": "utf-8",
+            "remove_comments": True,
+            "remove_pis": True,
+            "huge_tree": True,
+        }
+        parser = etree.HTMLParser(**options)
+        utils.HTML_PARSER = parser  # type: ignore[assignment]  # its lxml.html subclass
         lookup = etree.ElementDefaultClassLookup(
             element=HtmlElement,
             comment=HtmlComment,

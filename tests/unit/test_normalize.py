@@ -484,6 +484,14 @@ def test_unusable_bodies_are_skipped_with_their_reason(body: bytes, reason: str)
     assert skip_reason(make_page(body, encoding=None)) == reason
 
 
+def test_an_article_nested_deeper_than_256_levels_keeps_its_text() -> None:
+    # libxml2 stopped nesting at 256 levels and dropped the rest: an old page of
+    # unclosed <font> tags was skipped as "no article text".
+    page = fixture("furniture_in_body.html")
+    deep = page.replace(b"<body>", b"<body>" + b"<font>" * 600, 1)
+    assert document(make_page(deep)).content == document(make_page(page)).content
+
+
 def test_a_stray_nul_in_the_head_does_not_make_an_article_binary() -> None:
     # One NUL in the first KiB made the whole page "not HTML".
     page = fixture("furniture_in_body.html").replace(
