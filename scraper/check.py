@@ -32,6 +32,7 @@ from scraper.config import (
 from scraper.dates import to_output_zone
 from scraper.discovery import Entry, entry_time
 from scraper.document import Document, format_date
+from scraper.guard import scheme_refusal
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.probe import Probe, ProbeError, is_html, media_type
 from scraper.urls import identity, listed_url
@@ -138,11 +139,33 @@ def check_source(
             check.error = exc.reason
         checks.append(check)
     result = SourceCheck(source, checks)
-    first = next((c for c in checks if c.items), None)
+    # The first listed link the crawl would fetch (an http(s) URL): a mailto: or
+    # malformed first entry took the one article probe, and the check said nothing of
+    # the articles behind it.
+    first = next(((c, item) for c in checks for item in c.items if _fetchable(item.url)), None)
+    if first is None:
+        first = next(((c, c.items[0]) for c in checks if c.items), None)
     if first is not None:
-        step(f"article: {first.items[0].url}")
-        result.article = check_article(probe, source, first, first.items[0])
+        check, item = first
+        step(f"article: {item.url}")
+        result.article = check_article(probe, source, check, item)
     return result
+
+
+def _refusal(url: str) -> str:
+    """Why a listed link is not fetched, as the crawl words it."""
+    try:
+        return scheme_refusal(url) or "invalid URL"
+    except ValueError:
+        return "invalid URL"
+
+
+def _fetchable(url: str) -> bool:
+    try:
+        identity(listed_url(url))
+    except ValueError:
+        return False
+    return True
 
 
 # --- channels --------------------------------------------------------------------------
@@ -310,7 +333,7 @@ def check_article(
         fetch_url = listed_url(listed.url)
         article_url = identity(fetch_url)
     except ValueError:
-        result.skipped = "invalid URL"
+        result.skipped = _refusal(listed.url)
         return result
     try:
         fetched = probe.get(fetch_url)
@@ -399,9 +422,9 @@ def _item_line(item: Listed, zone: tzinfo, local_zone: tzinfo | None) -> str:
 
 def _article_lines(article: ArticleCheck) -> list[str]:
     channel = article.channel
-    lines = [
-        f"article: {article.listed.url} (first of channel {channel.number}, {channel.channel.kind})"
-    ]
+    first = "first" if channel.items[0] is article.listed else "first http(s) link"
+    where = f"{first} of channel {channel.number}, {channel.channel.kind}"
+    lines = [f"article: {article.listed.url} ({where})"]
     if article.failed is not None:
         return [*lines, f"  FAILED: {article.failed}"]
     if article.skipped is not None:

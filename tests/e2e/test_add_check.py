@@ -484,6 +484,30 @@ def test_check_of_a_server_that_does_not_speak_http_fails_its_channel_not_the_co
     assert not server.requests_to("/feed.xml")
 
 
+def test_check_tries_the_first_link_the_crawl_would_fetch(
+    tmp_path: Path, server: LocalHTTPServer
+) -> None:
+    # A mailto: first entry took the one article probe ("skipped by the crawl: invalid
+    # URL"), and the check said nothing of the articles.
+    serve_stories(server, range(1))
+    items = [("Mail us", "mailto:desk@city.example", None)]
+    items.append(("Story", server.url("/news/story-0"), PUBLISHED))
+    server.route("/feed.xml", Route(body=rss_feed(items), content_type="application/rss+xml"))
+    project = Project(tmp_path, allowed=[server.authority])
+    project.write_settings()
+    feed = {"kind": "feed", "url": server.url("/feed.xml")}
+    project.write_source(
+        {"id": "city", "name": "City", "homepage": server.base_url, "discovery": [feed]}
+    )
+
+    code, out, err = scraper(project, "check", "city")
+
+    assert code == 0, out + err
+    line = f"article: {server.url('/news/story-0')} (first http(s) link of channel 1, feed)"
+    assert f"\n{line}\n" in out
+    assert "\n  title:      Story\n" in out  # the feed's title for it
+
+
 def test_check_of_an_unknown_source_is_a_config_error(
     tmp_path: Path, server: LocalHTTPServer
 ) -> None:
