@@ -161,10 +161,13 @@ class ListingChannel(_Channel):
     @classmethod
     def _css(cls, value: str | None) -> str | None:
         if value is not None:
-            from cssselect import GenericTranslator, SelectorError
+            from cssselect import SelectorError
+            from parsel.csstranslator import HTMLTranslator
 
             try:
-                GenericTranslator().css_to_xpath(value)
+                # parsel's own, which the listing spider uses: ::attr(href) and ::text
+                # too (cssselect's generic one refused them as pseudo-elements).
+                HTMLTranslator().css_to_xpath(value)
             except SelectorError as exc:
                 raise ValueError(f"bad CSS selector {value!r}: {exc}") from exc
         return value

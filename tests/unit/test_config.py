@@ -120,6 +120,11 @@ def test_bad_durations(text: str) -> None:
             "not an http(s) URL",
         ),
         ("discovery: [{kind: carrier-pigeon}]", "discovery[0]", "kind"),
+        (
+            "discovery: [{kind: listing, url: 'https://x.gov/', follow: x, next: 'a[['}]",
+            "discovery[0].next",
+            "bad CSS selector",
+        ),
         # A YAML escape typed by mistake: the record would drop it without a word.
         ('name: "Example\\0Gov"', "name", r"'Example\x00Gov' holds a control character (U+0000)"),
         ('type: "Not\\u00edcias\\n"', "type", "holds a control character (U+000A)"),
@@ -150,6 +155,16 @@ def test_invalid_source_one_line_error(tmp_path: Path, change: str, key: str, pr
     message = str(info.value)
     assert "\n" not in message
     assert "example.yaml" in message and key in message and problem in message
+
+
+def test_a_next_page_selector_may_select_an_attribute(tmp_path: Path) -> None:
+    # parse_listing takes "a.next::attr(href)"; the validator refused it as a
+    # pseudo-element (cssselect's generic translator, not parsel's).
+    lines = GOOD.format(id="example").splitlines()[:4]
+    listing = "{kind: listing, url: 'https://x.gov/', follow: news, next: 'a.next::attr(href)'}"
+    write_source(tmp_path, "\n".join([*lines, f"discovery: [{listing}]"]) + "\n")
+    [source] = load_sources(tmp_path).values()
+    assert source.discovery[0].next == "a.next::attr(href)"  # type: ignore[union-attr]
 
 
 def test_id_must_repeat_file_name(tmp_path: Path) -> None:
