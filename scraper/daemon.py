@@ -44,11 +44,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +64,7 @@ from scraper.service.lifecycle import (
     drain,
     run_service,
 )
-from scraper.service.orphans import ABANDONED, orphaned_runs
+from scraper.service.orphans import close_orphaned_runs
 from scraper.service.reload import CONFIG_POLL_SECONDS, ConfigLocation, LiveConfig
 from scraper.service.scheduling import SourceScheduler
 from scraper.service.states import SourceStates
@@ -300,24 +297,6 @@ class Daemon:
 
     def metrics_response(self) -> Response:
         return metrics_response(self.metrics, self.service)
-
-
-async def close_orphaned_runs(database: Database, finished: datetime | None = None) -> int:
-    """Close as ``abandoned`` the runs that a killed process of this host left
-    ``running`` (see scraper.service.orphans); returns how many."""
-    try:
-        rows = await asyncio.to_thread(database.running_runs)
-        ids = orphaned_runs(rows, socket.gethostname(), os.getpid())
-        when = finished or now_local()
-        for run_id in ids:
-            counts = {"errors": {"abandoned: its process was gone": 1}}
-            await asyncio.to_thread(database.finish_run, run_id, when, ABANDONED, counts)
-    except Exception as exc:
-        log.warning("cannot close the runs a killed process left running: %s", exc)
-        return 0
-    if ids:
-        log.warning("closed %d run(s) a killed process left running as abandoned", len(ids))
-    return len(ids)
 
 
 def _crawl_service(settings: Settings, database: Database | None) -> CrawlEngine:

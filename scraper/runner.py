@@ -16,6 +16,7 @@ from scraper.config import Settings, Source
 from scraper.crawl import CrawlOptions, CrawlReport, CrawlService, outcome_of
 from scraper.reactor import run_in_reactor
 from scraper.service.job import worker_name
+from scraper.service.orphans import close_orphaned_runs
 from scraper.storage.base import Database, DatabaseError
 from scraper.storage.open import open_database
 
@@ -131,6 +132,10 @@ def run_manual_crawl(
                 refresh_per_second=4,
                 transient=True,
             )
+        if database is not None:
+            # A crawl killed (or aborted by a second signal) left its runs "running":
+            # every later crawl took them for a crawl still writing files.
+            await close_orphaned_runs(database)
         with display:
             run_ids = await start_runs(database, sources)
             report = await service.crawl(sources, options)

@@ -12,11 +12,19 @@ worker's job is recovered through the job engine (scraper.fleet).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scraper.storage.base import Database
+
+log = logging.getLogger(__name__)
 
 ABANDONED = "abandoned"
 
@@ -78,3 +86,22 @@ def orphaned_runs(
 ) -> list[int]:
     """Ids of the ``running`` rows whose process is gone."""
     return [int(row["id"]) for row in rows if is_orphan(row, host, own_pid, **checks)]
+
+
+async def close_orphaned_runs(database: Database, finished: datetime | None = None) -> int:
+    """Close as ``abandoned`` the runs that a killed process of this host left
+    ``running`` (see the module's docstring); returns how many. The daemon does it when
+    it starts, a manual crawl before it records its own runs."""
+    try:
+        rows = await asyncio.to_thread(database.running_runs)
+        ids = orphaned_runs(rows, socket.gethostname(), os.getpid())
+        when = finished or datetime.now().astimezone()
+        for run_id in ids:
+            counts = {"errors": {"abandoned: its process was gone": 1}}
+            await asyncio.to_thread(database.finish_run, run_id, when, ABANDONED, counts)
+    except Exception as exc:
+        log.warning("cannot close the runs a killed process left running: %s", exc)
+        return 0
+    if ids:
+        log.warning("closed %d run(s) a killed process left running as abandoned", len(ids))
+    return len(ids)

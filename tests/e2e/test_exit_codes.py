@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -79,6 +80,35 @@ def test_a_crawl_stopped_by_a_signal_is_exit_5_and_its_run_partial(
     assert "\n  failed: stopped by a signal before the end (1)\n" in out
     assert last_run_status(project) == [("city", "partial")]
     assert 1 <= len(project.files()) < len(paths)
+
+
+def test_a_crawl_closes_the_runs_a_killed_crawl_of_this_host_left_running(
+    server: LocalHTTPServer, project: Project
+) -> None:
+    # Only the daemon closed them: after a crawl killed (or aborted by a second signal)
+    # every later crawl took its run for a crawl still writing files.
+    serve_feed(server)
+    project.write_source(feed_source(server))
+    assert crawl(project, "city")[0] == 0
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    worker = f"{socket.gethostname()}:{int(dead.stdout)}"
+    with sqlite3.connect(project.root / "data" / "scraper.db") as db:
+        db.execute(
+            "INSERT INTO crawl_runs (source_id, started_at, status, worker) "
+            "VALUES ('city', '2024-05-02T09:30:00+00:00', 'running', ?)",
+            (worker,),
+        )
+
+    code, _, err = crawl(project, "city")
+
+    assert code == 0, err
+    assert last_run_status(project) == [("city", "ok"), ("city", "abandoned"), ("city", "ok")]
+    assert "closed 1 run(s) a killed process left running as abandoned" in err
 
 
 def test_one_unreachable_source_of_two_is_exit_5(server: LocalHTTPServer, project: Project) -> None:
