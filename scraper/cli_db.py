@@ -302,6 +302,7 @@ def export_command(
         if db is None and not settings.output_dir.is_dir():
             # A mistyped --output read as an empty store: say there is none there.
             raise ValueError(f"{settings.output_dir}: no such folder of record files")
+        unreadable: list[Path] = []  # record files left out (logged)
         try:
             if source is not None:
                 _check_source(source, config or Path("config"), db)
@@ -309,7 +310,6 @@ def export_command(
                     _usage_error(
                         "--source needs the database: the record files do not say their source"
                     )
-            unreadable: list[Path] = []
             with _text_output(out) as stream:
                 export(
                     stream,

@@ -316,14 +316,15 @@ class SourceCrawl:
         if self._already_stored(discovery):
             self.summary.add("known")
             return False
-        if self.stored_id(discovery) in self.job.claimed_ids:
+        article = self.stored_id(discovery)
+        if article in self.job.claimed_ids:
             # Known to redirect to an article another link of this job names.
             self.summary.skip(SAME_ARTICLE_REASON)
             return False
         if self.limit_reached():
             self.summary.skip("over --limit")
             return False
-        self.job.claimed_ids.add(self.stored_id(discovery))
+        self.job.claimed_ids.add(article)
         self.claimed += 1
         return True
 
