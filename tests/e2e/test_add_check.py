@@ -419,13 +419,23 @@ def test_check_on_a_broken_channel_exits_5_with_the_reason(
     assert not (project.root / "data").exists()
 
 
-def test_check_reads_a_robots_txt_failing_with_a_server_error_as_the_crawl_does(
-    tmp_path: Path, server: LocalHTTPServer
+@pytest.mark.parametrize(
+    ("robots", "reason"),
+    [
+        (Route(body="<h1>Internal Server Error</h1>", status=500), "HTTP 500"),
+        (Route(reset=True), "[Errno 104] Connection reset by peer"),
+        # urllib's BadStatusLine went through the probe: "the check crashed", exit 1.
+        (Route(raw=b"GARBAGE NOT HTTP\r\n\r\n"), "not an HTTP answer (BadStatusLine)"),
+    ],
+    ids=["server-error", "no-answer", "not-http"],
+)
+def test_check_reads_a_robots_txt_that_cannot_be_read_as_the_crawl_does(
+    tmp_path: Path, server: LocalHTTPServer, robots: Route, reason: str
 ) -> None:
     # As the crawl (RFC 9309): nothing of the site is fetched while its robots.txt fails.
     serve_stories(server, range(1))
     server.route("/feed.xml", Route(body=rss_feed([("S", server.url("/news/story-0"), None)])))
-    server.route("/robots.txt", Route(body="<h1>Internal Server Error</h1>", status=500))
+    server.route("/robots.txt", robots)
     project = Project(tmp_path, allowed=[server.authority])
     project.write_settings()
     feed = {"kind": "feed", "url": server.url("/feed.xml")}
@@ -437,50 +447,7 @@ def test_check_reads_a_robots_txt_failing_with_a_server_error_as_the_crawl_does(
 
     assert code == 5, out + err
     assert f"channel 1: feed {server.url('/feed.xml')}  [FAILED]" in out
-    assert "  error: robots.txt unreachable (HTTP 500)" in out
-    assert not server.requests_to("/feed.xml")
-
-
-def test_check_reads_a_robots_txt_that_does_not_answer_as_the_crawl_does(
-    tmp_path: Path, server: LocalHTTPServer
-) -> None:
-    serve_stories(server, range(1))
-    server.route("/feed.xml", Route(body=rss_feed([("S", server.url("/news/story-0"), None)])))
-    server.route("/robots.txt", Route(reset=True))
-    project = Project(tmp_path, allowed=[server.authority])
-    project.write_settings()
-    feed = {"kind": "feed", "url": server.url("/feed.xml")}
-    project.write_source(
-        {"id": "city", "name": "City", "homepage": server.base_url, "discovery": [feed]}
-    )
-
-    code, out, err = scraper(project, "check", "city")
-
-    assert code == 5, out + err
-    assert f"channel 1: feed {server.url('/feed.xml')}  [FAILED]" in out
-    assert "\n  error: robots.txt unreachable ([Errno 104] Connection reset by peer)\n" in out
-    assert not server.requests_to("/feed.xml")
-
-
-def test_check_of_a_server_that_does_not_speak_http_fails_its_channel_not_the_command(
-    tmp_path: Path, server: LocalHTTPServer
-) -> None:
-    # urllib's BadStatusLine went through the probe: "the check crashed", exit 1.
-    server.route("/robots.txt", Route(raw=b"GARBAGE NOT HTTP\r\n\r\n"))
-    server.route("/feed.xml", Route(raw=b"GARBAGE NOT HTTP\r\n\r\n"))
-    project = Project(tmp_path, allowed=[server.authority])
-    project.write_settings()
-    feed = {"kind": "feed", "url": server.url("/feed.xml")}
-    project.write_source(
-        {"id": "city", "name": "City", "homepage": server.base_url, "discovery": [feed]}
-    )
-
-    code, out, err = scraper(project, "check", "city")
-
-    assert code == 5, out + err
-    assert f"channel 1: feed {server.url('/feed.xml')}  [FAILED]" in out
-    # robots.txt first: a site whose robots.txt gives no answer is not crawled (RFC 9309).
-    assert "\n  error: robots.txt unreachable (not an HTTP answer (BadStatusLine))\n" in out
+    assert f"\n  error: robots.txt unreachable ({reason})\n" in out
     assert not server.requests_to("/feed.xml")
 
 
