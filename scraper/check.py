@@ -32,7 +32,7 @@ from scraper.config import (
 from scraper.dates import to_output_zone
 from scraper.discovery import Entry, entry_time
 from scraper.document import Document, format_date
-from scraper.guard import scheme_refusal
+from scraper.guard import link_refusal
 from scraper.models import Discovery, FetchedPage, Skip, SourceDefaults
 from scraper.probe import Probe, ProbeError, is_html, media_type
 from scraper.urls import identity, listed_url
@@ -142,7 +142,8 @@ def check_source(
     # The first listed link the crawl would fetch (an http(s) URL): a mailto: or
     # malformed first entry took the one article probe, and the check said nothing of
     # the articles behind it.
-    first = next(((c, item) for c in checks for item in c.items if _fetchable(item.url)), None)
+    fetchable = ((c, item) for c in checks for item in c.items if link_refusal(item.url) is None)
+    first = next(fetchable, None)
     if first is None:
         first = next(((c, c.items[0]) for c in checks if c.items), None)
     if first is not None:
@@ -150,22 +151,6 @@ def check_source(
         step(f"article: {item.url}")
         result.article = check_article(probe, source, check, item)
     return result
-
-
-def _refusal(url: str) -> str:
-    """Why a listed link is not fetched, as the crawl words it."""
-    try:
-        return scheme_refusal(url) or "invalid URL"
-    except ValueError:
-        return "invalid URL"
-
-
-def _fetchable(url: str) -> bool:
-    try:
-        identity(listed_url(url))
-    except ValueError:
-        return False
-    return True
 
 
 # --- channels --------------------------------------------------------------------------
@@ -333,7 +318,7 @@ def check_article(
         fetch_url = listed_url(listed.url)
         article_url = identity(fetch_url)
     except ValueError:
-        result.skipped = _refusal(listed.url)
+        result.skipped = link_refusal(listed.url) or "invalid URL"  # as the crawl says
         return result
     try:
         fetched = probe.get(fetch_url)

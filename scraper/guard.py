@@ -25,6 +25,7 @@ network or address, any port) and ``"intranet.example.org"`` or
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
@@ -128,6 +129,19 @@ def scheme_refusal(url: str) -> str | None:
     if not scheme or scheme in ALLOWED_SCHEMES:
         return None
     return f"unsupported scheme ({scheme})"
+
+
+def link_refusal(url: str) -> str | None:
+    """Why ``url`` is no link the crawl fetches: "unsupported scheme (mailto)", or
+    "invalid URL" for a malformed or relative one ("http://[::1", "/x.xml", a host with
+    a space); None for a usable http(s) URL (one that has an identity)."""
+    try:
+        refusal = scheme_refusal(url)
+        if refusal is None:
+            identity(url)
+    except ValueError:
+        return "invalid URL"
+    return refusal
 
 
 def is_public_name(host: str) -> bool:
@@ -250,13 +264,9 @@ class RedirectTargetMiddleware:
         location = response.headers.get(b"Location") if 300 <= response.status < 400 else None
         if location:
             target = location.decode("latin-1").strip()
-            try:
+            with contextlib.suppress(ValueError):  # else refused below as it stands
                 target = urljoin(request.url, target)
-                reason = scheme_refusal(target)
-                if reason is None:
-                    identity(target)  # ValueError when it is no usable http(s) URL
-            except ValueError:
-                reason = "invalid URL"
+            reason = link_refusal(target)
             if reason is not None:
                 raise RefusedRequest(f"redirect to {reason}", target)
         return response

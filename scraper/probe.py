@@ -39,7 +39,7 @@ from scraper.gnews import (
     search_feed_url,
     signature_page_url,
 )
-from scraper.guard import scheme_refusal
+from scraper.guard import link_refusal
 from scraper.robots import disallows_site, unreachable_reason, within_parse_limit
 
 ROBOTS_REASON = "forbidden by robots.txt"  # the crawl's skip reason (spiders.base)
@@ -133,11 +133,8 @@ class Probe:
         self, url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
     ) -> FetchedBody:
         """``url``'s answer, or ProbeError with the reason it has none."""
-        try:  # listed by a page, a robots.txt, a sitemap: "http://[::1", "javascript:x"
-            refusal = scheme_refusal(url) or (None if urlsplit(url).netloc else "invalid URL")
-        except ValueError:
-            refusal = "invalid URL"
-        if refusal is not None:
+        # Listed by a page, a robots.txt, a sitemap: "http://[::1", "javascript:x".
+        if (refusal := link_refusal(url)) is not None:
             raise ProbeError(refusal)
         if self.robots:
             robots = self.robots_file(url)

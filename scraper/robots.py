@@ -22,8 +22,8 @@ unreachable (HTTP 503)``, ``robots.txt unreachable (timeout)``), so the pages ar
 fetched by a later crawl once the file answers. A 429 (too many requests) counts as a
 server error, as Google reads it: the server cannot answer now, it does not say there
 are no rules. Any other 4xx still means no rules, as the RFC says (section 2.3.1.3), and
-a robots.txt request the crawl itself refused (the address guard) leaves the decision to
-the refusal of each page.
+a robots.txt request the crawl itself refused (the address guard), or could not even make
+(a host with a space), leaves the decision to the refusal or failure of each page.
 """
 
 from __future__ import annotations

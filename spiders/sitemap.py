@@ -16,7 +16,7 @@ from scrapy.http import Request, Response
 from scraper.config import SitemapChannel
 from scraper.context import CrawlContext
 from scraper.discovery import DiscoveryError, Entry, entry_time, parse_sitemap
-from scraper.guard import scheme_refusal
+from scraper.guard import link_refusal
 from spiders.base import DiscoverySpider
 
 MAX_DEPTH = 2  # index -> index -> urlset
@@ -95,11 +95,8 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
         """The request for a child sitemap, or None (counted as the skip of an article
         link would be) when its URL is not a usable http(s) one: one bad child must not
         end the iteration over its siblings."""
-        try:
-            refusal = scheme_refusal(url)
-            if refusal is None:
-                return self.sitemap_request(url, depth)
-        except ValueError:  # "http://[::1/x.xml" and the like
-            refusal = "invalid URL"
+        refusal = link_refusal(url)
+        if refusal is None:
+            return self.sitemap_request(url, depth)
         self.count_skip(f"{self.name}: {refusal}", url)
         return None
