@@ -31,7 +31,7 @@ import feedparser
 from feedparser.encodings import convert_to_utf8
 from lxml import etree
 from parsel import Selector
-from w3lib.encoding import html_to_unicode
+from w3lib.encoding import html_to_unicode, read_bom
 from w3lib.html import remove_tags, replace_entities
 
 # Entry dates are read by scraper.dates.parse_date, the one date parser of the service
@@ -105,6 +105,7 @@ class SitemapDocument:
     damaged: bool = False  # not well-formed: entries are what could be recovered
     dropped: int = 0  # entries past ``max_items`` (the oldest), not returned
     unlinked: int = 0  # <url> or <sitemap> elements without a <loc> (NO_LINK)
+    not_urls: int = 0  # lines of a text sitemap that are no http(s) URL, skipped
 
 
 @dataclass(frozen=True)
@@ -583,22 +584,45 @@ def parse_sitemap(
     the others. Raises DiscoveryError with "invalid XML" (nothing parseable), "not a
     sitemap" (e.g. an HTML page) or a gunzip_bounded error.
     """
-    body = _gunzip_layers(body, max_size)
+    body = _utf8_from_wide(_gunzip_layers(body, max_size))
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped and not stripped.startswith(b"<"):
         return _parse_text_sitemap(stripped, max_items)
     return _parse_xml_sitemap(body, url, max_items)
 
 
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
+_TEXT_SITEMAP_URL = re.compile(r"https?://\S+")
+
+
+def _utf8_from_wide(body: bytes) -> bytes:
+    """``body`` in UTF-8 when a byte order mark says it is UTF-16 or UTF-32, less the
+    XML declaration (which names the old encoding), so that both a text sitemap and
+    libxml2 (which reads no UTF-32) see what the server meant; else ``body`` as it is."""
+    encoding, bom = read_bom(body)
+    if encoding is None or bom is None or encoding == "utf-8":
+        return body
+    text = body[len(bom) :].decode(encoding, "replace")
+    return _XML_DECLARATION.sub("", text, count=1).encode("utf-8")
+
+
 def _parse_text_sitemap(body: bytes, max_items: int | None) -> SitemapDocument:
-    """The sitemap protocol's text format: one URL per line, nothing else."""
+    """The sitemap protocol's text format: one URL per line. A line that is not one (a
+    comment, a line cut short) is skipped and counted, not taken for the end of the
+    sitemap; a text of more such lines than URLs is no sitemap (an error page in plain
+    text, say)."""
     lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines()]
-    urls = [line for line in lines if line]
-    if not urls or not all(re.match(r"^https?://\S+$", u) for u in urls):
+    lines = [line for line in lines if line]
+    urls = [line for line in lines if _TEXT_SITEMAP_URL.fullmatch(line)]
+    not_urls = len(lines) - len(urls)
+    if not urls or not_urls > len(urls):
         raise DiscoveryError("not a sitemap")
     kept = urls if max_items is None else urls[:max_items]  # undated: the first ones
     return SitemapDocument(
-        kind="urlset", entries=[Entry(url=u) for u in kept], dropped=len(urls) - len(kept)
+        kind="urlset",
+        entries=[Entry(url=u) for u in kept],
+        dropped=len(urls) - len(kept),
+        not_urls=not_urls,
     )
 
 

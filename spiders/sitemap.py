@@ -21,6 +21,8 @@ from spiders.base import DiscoverySpider
 
 MAX_DEPTH = 2  # index -> index -> urlset
 MAX_CHILD_SITEMAPS = 50
+# Lines of a text sitemap that are no http(s) URL: skipped, the others still used.
+NOT_A_URL_REASON = "sitemap: line not a URL"
 
 
 def newest_first(entries: Iterable[Entry]) -> list[Entry]:
@@ -62,6 +64,9 @@ class SitemapSpider(DiscoverySpider[SitemapChannel]):
         # The oldest entries: a sitemap has no order, and the newest matter most.
         self.count_over_limit(document.dropped, response.url)
         self.count_unlinked(document.unlinked, response.url)
+        if document.not_urls:
+            self.context.summary.skip(NOT_A_URL_REASON, document.not_urls)
+            self.logger.info("%s: %d lines: %s", NOT_A_URL_REASON, document.not_urls, response.url)
         if document.damaged:
             # Counted, but the entries that could be read are still used.
             self.document_failed(response.url, "invalid XML")

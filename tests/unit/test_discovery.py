@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import re
 from collections.abc import Callable, Iterator
@@ -475,6 +476,54 @@ def test_text_sitemap() -> None:
     document = parse_sitemap(fixture("sitemaps", "text_sitemap.txt"), f"{BASE}/sitemap.txt")
     assert [e.url for e in document.entries] == [
         "https://plain.example/a",
+        "https://plain.example/b",
+    ]
+
+
+def test_a_text_sitemap_line_that_is_no_url_is_skipped_and_counted() -> None:
+    body = (
+        b"https://plain.example/a\n# written by hand\nhttps://plain.exa\nhttps://plain.example/b\n"
+    )
+
+    document = parse_sitemap(body, f"{BASE}/sitemap.txt")
+
+    assert [e.url for e in document.entries] == [
+        "https://plain.example/a",
+        "https://plain.exa",  # cut short, yet a URL: its fetch fails on its own
+        "https://plain.example/b",
+    ]
+    assert document.not_urls == 1
+
+
+def test_plain_text_with_more_other_lines_than_urls_is_no_sitemap() -> None:
+    body = b"Service unavailable\nPlease try again later\nhttps://status.example/\n"
+    with pytest.raises(DiscoveryError) as error:
+        parse_sitemap(body, f"{BASE}/sitemap.txt")
+    assert error.value.reason == "not a sitemap"
+
+
+URLSET_WITH_DECLARATION = (
+    '<?xml version="1.0" encoding="{encoding}"?>'
+    '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+    "<url><loc>https://plain.example/\u00e9t\u00e9</loc></url></urlset>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"])
+def test_sitemaps_in_utf16_and_utf32_with_a_byte_order_mark_are_read(encoding: str) -> None:
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(
+        encoding, codecs.BOM_UTF32_BE if encoding == "utf-32-be" else b""
+    )
+    xml = URLSET_WITH_DECLARATION.format(encoding=encoding.upper())
+    text = "https://plain.example/\u00e9t\u00e9\nhttps://plain.example/b\n"
+
+    from_xml = parse_sitemap(bom + xml.encode(encoding), f"{BASE}/sitemap.xml")
+    from_text = parse_sitemap(bom + text.encode(encoding), f"{BASE}/sitemap.txt")
+
+    assert [e.url for e in from_xml.entries] == ["https://plain.example/\u00e9t\u00e9"]
+    assert not from_xml.damaged
+    assert [e.url for e in from_text.entries] == [
+        "https://plain.example/\u00e9t\u00e9",
         "https://plain.example/b",
     ]
 

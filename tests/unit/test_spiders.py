@@ -590,6 +590,27 @@ def test_a_child_sitemap_that_is_not_an_http_url_is_skipped_and_its_siblings_fol
     assert sorted(run.urls) == [server.url("/a/1"), server.url("/a/2")]
 
 
+def test_a_text_sitemap_with_a_stray_line_keeps_its_articles(
+    harness: SpiderHarness, server: LocalHTTPServer
+) -> None:
+    # One line that was no URL made the whole file "not a sitemap": every article in it
+    # was lost, on every run.
+    lines = [server.url("/a/1"), "# generated 2026-12-01", server.url("/a/2")]
+    server.routes(
+        {
+            "/sitemap.txt": Route(body="\n".join(lines) + "\n", content_type="text/plain"),
+            "/a/1": Route(body=ARTICLE),
+            "/a/2": Route(body=ARTICLE),
+        }
+    )
+
+    run = harness.run({"kind": "sitemap", "url": server.url("/sitemap.txt")})
+
+    assert run.failed == {}
+    assert run.skipped == {"sitemap: line not a URL": 1}
+    assert sorted(run.urls) == [server.url("/a/1"), server.url("/a/2")]
+
+
 @pytest.mark.parametrize(
     ("body", "failed", "fetched"),
     [
