@@ -58,20 +58,23 @@ _ZONE_WORD = re.compile(r"\s*(?:UTC|GMT)\s*(?:([+-])(\d{1,2}):?(\d{2})?)?$", re.
 _MERIDIEM = re.compile(r"\d\s*([AP])\.?M\.?(?:\s|$)", re.IGNORECASE)
 _CLOCK = re.compile(r"\d{1,2}:\d{2}")
 _SPACED_OFFSET = re.compile(r"(\d:\d\d(?::\d\d(?:\.\d+)?)?)\s+([+-]\d\d:?\d\d)$")
+# A numeric offset after a clock time at the end of a text ("10:00:00 +0200").
+_TRAILING_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*([+-])(\d\d):?(\d\d)\s*$")
 # A trailing zone abbreviation ("EET", "CEST"), which email.utils may not know.
-_ZONE_NAME = re.compile(r"\d\s+(?!AM\b|PM\b)[A-Z]{2,5}$")
+_ZONE_NAME = re.compile(r"\d\s+(?!AM\b|PM\b)([A-Z]{2,5})$")
 
 
 def parse_date(text: str | None) -> DateValue | None:
     """A date or time as machines write it (ISO 8601, RFC 822/2822, ``YYYY/MM/DD``).
 
     The value keeps its stated offset; zone-less times stay naive; a day, or a zone-less
-    midnight, is a ``date``. None when ``text`` is none of these.
+    midnight, is a ``date``. None when ``text`` is none of these, or ends in an offset
+    no clock shows ("+0575" is no UTC+06:15).
     """
     if text is None:
         return None
     text = " ".join(text.split())
-    if not text:
+    if not text or _impossible_offset(text):
         return None
     if _DAY_ONLY.fullmatch(text):
         return _in_range(_safe_date(int(text[:4]), int(text[5:7]), int(text[8:10])))
@@ -84,13 +87,17 @@ def parse_date(text: str | None) -> DateValue | None:
 def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
     """A feed entry's date: ``text`` by parse_date, else feedparser's own parse of it
     (``parsed``, a UTC struct_time) for the formats only feedparser knows, and for a
-    zone named by an abbreviation parse_date does not know ("EET"). feedparser reads a
-    text without clock time as midnight UTC: that is a day, kept as such."""
+    zone named by an abbreviation that feedparser knows and parse_date does not
+    ("MEST"). An abbreviation neither knows ("EET") stays a zone-less time: feedparser
+    would read it as UTC. feedparser reads a text without clock time as midnight UTC:
+    that is a day, kept as such."""
     value = parse_date(text)
-    named_zone = text is not None and _ZONE_NAME.search(text) is not None
+    named_zone = text is not None and _feedparser_zone_name(text)
     zone_less = isinstance(value, datetime) and value.tzinfo is None
     if not parsed or (value is not None and not (zone_less and named_zone)):
         return value
+    if text is not None and _impossible_offset(text):
+        return None  # parse_date refused it; feedparser would apply it
     try:
         year, month, day, hour, minute, second = (int(v) for v in parsed[:6])
         instant = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
@@ -101,6 +108,30 @@ def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
     if text is not None and not _CLOCK.search(text):
         return _in_range(instant.date())
     return _in_range(instant)
+
+
+def _feedparser_zone_name(text: str) -> bool:
+    """Whether ``text`` ends in a zone abbreviation that feedparser's date parser knows
+    (any other it takes for UTC)."""
+    from feedparser.datetimes.rfc822 import timezone_names
+
+    match = _ZONE_NAME.search(text)
+    return match is not None and match.group(1).lower() in timezone_names
+
+
+def _impossible_offset(text: str) -> bool:
+    """Whether ``text`` ends in a numeric offset that no clock on Earth shows (beyond
+    UTC-12:00 or UTC+14:00, or 60 minutes or more). feedparser applies it all the same
+    ("+2500" puts the time a day back, "+9900" four days): such a date is unreadable,
+    not a date to trust."""
+    match = _TRAILING_OFFSET.search(text)
+    if match is None:
+        return False
+    sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3))
+    offset = timedelta(hours=hours, minutes=minutes)
+    if sign == "-":
+        offset = -offset
+    return minutes >= 60 or not _WESTMOST <= offset <= _EASTMOST
 
 
 def in_safe_years(value: date) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time as clock
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import feedparser
 import lxml.html
 import pytest
 from hypothesis import given
@@ -116,8 +118,14 @@ def test_feeds_and_pages_share_the_one_parser() -> None:
     assert discovery_parse_date is parse_date
 
 
+def feedparser_date(text: str) -> Any:
+    """feedparser's own parse of ``text`` as an RSS pubDate (a UTC struct_time)."""
+    feed = feedparser.parse(f"<rss><channel><item><pubDate>{text}</pubDate></item></channel></rss>")
+    return feed.entries[0].get("published_parsed")
+
+
 def test_feedparser_parse_is_the_fallback_for_formats_only_it_knows() -> None:
-    assert parse_feed_date("6 Dec 2023 10:46 EET", (2023, 12, 6, 8, 46, 0, 2, 340, 0)) == (
+    assert parse_feed_date("6 Dec 2023 10:46 MEST", feedparser_date("6 Dec 2023 10:46 MEST")) == (
         datetime(2023, 12, 6, 8, 46, tzinfo=UTC)
     )
     # feedparser reads a text without clock time as midnight UTC: that is a day.
@@ -126,6 +134,41 @@ def test_feedparser_parse_is_the_fallback_for_formats_only_it_knows() -> None:
     )
     assert parse_feed_date("garbage", None) is None
     assert parse_feed_date("garbage", (2023, 13, 40, 0, 0, 0, 0, 0, 0)) is None
+
+
+def test_a_zone_name_feedparser_does_not_know_stays_a_local_time() -> None:
+    # feedparser reads "EET" (UTC+2) as UTC: the article was stored two hours late.
+    text = "6 Dec 2023 10:46 EET"
+    assert parse_feed_date(text, feedparser_date(text)) == datetime(2023, 12, 6, 10, 46)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mon, 02 Dec 2024 10:00:00 +2500",  # feedparser: a day back
+        "2024-12-02T10:00:00+25:00",
+        "Mon, 02 Dec 2024 10:00:00 +9900",  # feedparser: four days back
+        "Mon, 02 Dec 2024 10:00:00 +0575",  # read as UTC+06:15
+        "Mon, 02 Dec 2024 10:00:00 -1300",  # west of any clock
+    ],
+)
+def test_an_offset_no_clock_shows_makes_the_date_unreadable(text: str) -> None:
+    assert parse_date(text) is None
+    assert parse_feed_date(text, feedparser_date(text)) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mon, 02 Dec 2024 10:00:00 +1400",
+        "Mon, 02 Dec 2024 10:00:00 -1200",
+        "Mon, 02 Dec 2024 10:00:00 +1345",
+    ],
+)
+def test_the_offsets_at_the_edges_of_the_clocks_in_use_are_read(text: str) -> None:
+    value = parse_date(text)
+    assert isinstance(value, datetime) and value.utcoffset() is not None
+    assert parse_feed_date(text, feedparser_date(text)) == value
 
 
 @pytest.mark.parametrize(
