@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
@@ -17,8 +18,9 @@ from scraper.crawl import CrawlOptions, CrawlReport, CrawlService, outcome_of
 from scraper.reactor import run_in_reactor
 from scraper.service.job import worker_name
 from scraper.service.orphans import close_orphaned_runs
-from scraper.storage.base import Database, DatabaseError
+from scraper.storage.base import Database, DatabaseError, RunRecord
 from scraper.storage.open import open_database
+from scraper.storage.sync import note_pending
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,12 @@ def open_storage(settings: Settings, dry_run: bool) -> tuple[Database | None, st
     return database, None
 
 
-async def start_runs(database: Database | None, sources: list[Source]) -> dict[str, int]:
+async def start_runs(
+    database: Database | None, sources: list[Source], started: datetime
+) -> dict[str, int]:
     """A crawl_runs row per source (none when the database is absent or failing)."""
     if database is None:
         return {}
-    started = datetime.now().astimezone()
     try:
         worker = worker_name()
         return {
@@ -55,18 +58,47 @@ async def start_runs(database: Database | None, sources: list[Source]) -> dict[s
 
 
 async def finish_runs(
-    database: Database | None, run_ids: dict[str, int], report: CrawlReport
+    database: Database | None,
+    run_ids: dict[str, int],
+    report: CrawlReport,
+    sources: list[Source],
+    started: datetime,
+    journal: Path | None,
 ) -> None:
-    if database is None or report.database_error is not None:
-        return
+    """Record the end of each source's run; while the database is absent or behind,
+    in the pending journal (``journal``: the output folder; None for a dry run), which
+    the next catch-up writes to crawl_runs."""
     finished = datetime.now().astimezone()
-    try:
-        for source_id, run_id in run_ids.items():
-            outcome = outcome_of(report, source_id)  # a stop (report.stopped): partial
-            counts = outcome.summary.as_dict()
-            await asyncio.to_thread(database.finish_run, run_id, finished, outcome.status, counts)
-    except DatabaseError as exc:
-        log.warning("cannot record the end of the crawl runs: %s", exc)
+    worker = worker_name()
+    runs = []
+    for source in sources:
+        outcome = outcome_of(report, source.id)  # a stop (report.stopped): partial
+        counts = outcome.summary.as_dict()
+        runs.append(
+            RunRecord(
+                source.id,
+                started,
+                finished,
+                outcome.status,
+                counts,
+                worker,
+                run_id=run_ids.get(source.id),
+            )
+        )
+    if database is not None and report.database_error is None:
+        try:
+            while runs:
+                run = runs[0]
+                if run.run_id is None:
+                    break  # the database failed before this run started: journal it
+                await asyncio.to_thread(
+                    database.finish_run, run.run_id, finished, run.status, run.counts
+                )
+                runs.pop(0)
+        except DatabaseError as exc:
+            log.warning("cannot record the end of the crawl runs: %s", exc)
+    if runs and journal is not None:
+        await asyncio.to_thread(note_pending, journal, [], runs=runs)
 
 
 def progress_table(service: CrawlService) -> Table:
@@ -136,10 +168,12 @@ def run_manual_crawl(
             # A crawl killed (or aborted by a second signal) left its runs "running":
             # every later crawl took them for a crawl still writing files.
             await close_orphaned_runs(database)
+        started = datetime.now().astimezone()
         with display:
-            run_ids = await start_runs(database, sources)
+            run_ids = await start_runs(database, sources, started)
             report = await service.crawl(sources, options)
-        await finish_runs(database, run_ids, report)
+        journal = None if options.dry_run else service.files.root
+        await finish_runs(database, run_ids, report, sources, started, journal)
         return report
 
     def on_signal(_signum: int) -> None:

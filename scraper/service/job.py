@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from scraper.config import Source
 from scraper.crawl import CrawlOptions, CrawlReport, RunOutcome, outcome_of
 from scraper.logs import one_line
+from scraper.storage.base import RunRecord
 from scraper.storage.files import FileStore
+from scraper.storage.sync import note_pending
 from scraper.summary import CrawlSummary
 
 if TYPE_CHECKING:
@@ -53,6 +55,12 @@ class Bookkeeper(Protocol):
     async def call(self, call: Callable[[Database], T]) -> T | None: ...
 
     def failed(self, reason: str) -> None: ...
+
+
+def _finish_run(database: Database, run: RunRecord) -> bool:
+    assert run.run_id is not None
+    database.finish_run(run.run_id, run.finished_at, run.status, run.counts)
+    return True
 
 
 def worker_name() -> str:
@@ -135,11 +143,31 @@ class CrawlJob:
         log_run(self.log, source.id, outcome, result.seconds)
         if outcome.database_error is not None:
             self.books.failed(outcome.database_error)
-        if run_id is not None:
-            counts = outcome.summary.as_dict()
-            finished, status = result.finished, outcome.status
-            await self.books.call(lambda db: db.finish_run(run_id, finished, status, counts))
+        await self._record_end(source, result, job_id)
         return result
+
+    async def _record_end(self, source: Source, result: RunResult, job_id: int | None) -> None:
+        """Close the run's row; while the database is down (the row was never made, or
+        cannot be closed now), journal the run for the catch-up to write."""
+        run = RunRecord(
+            source.id,
+            result.started,
+            result.finished,
+            result.outcome.status,
+            result.outcome.summary.as_dict(),
+            self.worker,
+            job_id,
+            result.run_id,
+        )
+        recorded = None
+        if run.run_id is not None:
+            recorded = await self.books.call(lambda db: _finish_run(db, run))
+        if recorded is None:
+            root = self.service.files.root
+            try:
+                await asyncio.to_thread(note_pending, root, [], runs=[run])
+            except OSError as exc:
+                self.log.error("%s: run not recorded: %s", source.id, one_line(exc))
 
     async def _crawl(self, source: Source, live: list[CrawlSummary]) -> RunOutcome:
         """Run the crawl; ``live`` receives its running summary, so a run abandoned at

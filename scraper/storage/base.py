@@ -86,6 +86,21 @@ class ClaimRecord:
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """A crawl run the database did not hear the end of (it was down when the run
+    started or ended): journalled, and written to ``crawl_runs`` by the catch-up."""
+
+    source_id: str
+    started_at: datetime
+    finished_at: datetime
+    status: str  # ok, partial, failed
+    counts: dict[str, Any]  # the run's summary (CrawlSummary.as_dict)
+    worker: str | None = None
+    job_id: int | None = None
+    run_id: int | None = None  # the row start_run made, when the database was up then
+
+
+@dataclass(frozen=True)
 class StoredIdentity:
     """An ``articles`` row as ``scraper db identities`` judges it."""
 

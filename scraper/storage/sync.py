@@ -64,7 +64,13 @@ from scraper.document import (
     render,
 )
 from scraper.reader import read_document
-from scraper.storage.base import ArticleRecord, ClaimRecord, Database, DiscoveryRecord
+from scraper.storage.base import (
+    ArticleRecord,
+    ClaimRecord,
+    Database,
+    DiscoveryRecord,
+    RunRecord,
+)
 from scraper.storage.files import (
     DATE_FOLDER,
     RECORD_NAME,
@@ -81,6 +87,7 @@ PENDING_NAME = ".db-pending.jsonl"
 MAX_LINE_BYTES = 64 * 1024
 DISCOVERY_KIND = "discovery"
 CLAIM_KIND = "claim"
+RUN_KIND = "run"
 MAX_URL_CHARS = 32 * 1024
 MAX_TEXT_CHARS = 200  # published_original, aggregator
 _ARTICLE_ID = re.compile(r"[0-9a-f]{16}")
@@ -92,6 +99,10 @@ _PROVENANCE_KEYS = frozenset({"published_original", "date_source"})
 _DETAIL_KEYS = frozenset({"authors", "description", "image_url", "modified_at", "section", "tags"})
 _DISCOVERY_KEYS = frozenset({"kind", "url", "source_id", "channel", "aggregator", "discovered_at"})
 _CLAIM_KEYS = frozenset({"kind", "url", "article_id", "created_at"})
+_RUN_KEYS = frozenset(
+    {"kind", "source_id", "started_at", "finished_at", "status", "counts"}
+    | {"worker", "job_id", "run_id"}
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Provenance = tuple[str | None, str | None]  # (published_original, date_source)
@@ -145,12 +156,15 @@ def note_pending(
     records: Iterable[ArticleRecord],
     discoveries: Iterable[DiscoveryRecord] = (),
     claims: Iterable[ClaimRecord] = (),
+    runs: Iterable[RunRecord] = (),
 ) -> None:
     """Append what the database did not take to the journal (one line each): the
-    articles (with the date's provenance), the sightings and the canonical claims."""
+    articles (with the date's provenance), the sightings, the canonical claims and the
+    crawl runs whose end the database did not hear."""
     lines = [_article_line(r) for r in records]
     lines += [_discovery_line(d) for d in discoveries]
     lines += [_claim_line(c) for c in claims]
+    lines += [_run_line(r) for r in runs]
     if not lines:
         return
     Path(root).mkdir(parents=True, exist_ok=True)
@@ -201,6 +215,24 @@ def _claim_line(record: ClaimRecord) -> str:
     )
 
 
+def _run_line(record: RunRecord) -> str:
+    return json.dumps(
+        {
+            "kind": RUN_KIND,
+            "source_id": record.source_id,
+            "started_at": record.started_at.isoformat(),
+            "finished_at": record.finished_at.isoformat(),
+            "status": record.status,
+            "counts": record.counts,
+            "worker": record.worker,
+            "job_id": record.job_id,
+            "run_id": record.run_id,
+        },
+        ensure_ascii=False,
+        default=str,
+    )
+
+
 @dataclass(frozen=True)
 class PendingEntry:
     """A valid article line of the journal."""
@@ -216,7 +248,7 @@ class PendingEntry:
 
 
 # What one valid journal line holds.
-JournalItem = PendingEntry | DiscoveryRecord | ClaimRecord
+JournalItem = PendingEntry | DiscoveryRecord | ClaimRecord | RunRecord
 
 
 @dataclass
@@ -224,6 +256,7 @@ class PendingJournal:
     entries: list[PendingEntry] = field(default_factory=list)
     discoveries: list[DiscoveryRecord] = field(default_factory=list)
     claims: list[ClaimRecord] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "line N: reason", one per bad line
 
     @property
@@ -275,6 +308,8 @@ def parse_pending_line(line: str, root: Path) -> JournalItem:
         return _parse_discovery(value)
     if value.get("kind") == CLAIM_KIND:
         return _parse_claim(value)
+    if value.get("kind") == RUN_KIND:
+        return _parse_run(value)
     keys = set(value)
     if not _ARTICLE_KEYS <= keys <= _ARTICLE_KEYS | _PROVENANCE_KEYS | _DETAIL_KEYS:
         listed = ", ".join(sorted(map(str, value))) or "none"
@@ -388,6 +423,32 @@ def _parse_claim(value: dict[str, Any]) -> ClaimRecord:
     return ClaimRecord(url, article, moment)
 
 
+def _parse_run(value: dict[str, Any]) -> RunRecord:
+    if set(value) != _RUN_KEYS:
+        listed = ", ".join(sorted(map(str, value)))
+        raise BadJournalLine(
+            f"expected the keys of a run ({', '.join(sorted(_RUN_KEYS))}), got {listed}"
+        )
+    source, status, counts = value["source_id"], value["status"], value["counts"]
+    if not isinstance(source, str) or not _SOURCE_ID.fullmatch(source):
+        raise BadJournalLine("source_id: not a source id")
+    if not isinstance(status, str) or not _NAME.fullmatch(status):
+        raise BadJournalLine("status: not a run status")
+    if not isinstance(counts, dict):
+        raise BadJournalLine("counts: not a JSON object")
+    started, finished = _aware_time(value["started_at"]), _aware_time(value["finished_at"])
+    if started is None or finished is None:
+        raise BadJournalLine("started_at, finished_at: not ISO 8601 times with their offset")
+    numbers = {key: value[key] for key in ("job_id", "run_id")}
+    for key, number in numbers.items():
+        if number is not None and (type(number) is not int or number < 1):
+            raise BadJournalLine(f"{key}: not a positive integer")
+    worker = _optional_text(value, "worker")
+    return RunRecord(
+        source, started, finished, status, counts, worker, numbers["job_id"], numbers["run_id"]
+    )
+
+
 def _checked_url(url: object) -> str:
     if (
         not isinstance(url, str)
@@ -464,6 +525,8 @@ def load_pending(
                 journal.discoveries.append(item)
         elif isinstance(item, ClaimRecord):
             journal.claims.append(item)
+        elif isinstance(item, RunRecord):
+            journal.runs.append(item)
         else:
             journal.skipped.append(str(item))
             if item.line is None:
@@ -757,6 +820,7 @@ def sync_pending(database: Database, files: FileStore) -> int:
     )
     sightings = replay_discoveries(database, files.root, paths=claimed)
     database.save_claims(journal.claims)  # after the rows of the articles they name
+    record_runs(database, journal.runs)
     release_pending(claimed)
     log.info(
         "database caught up with the files: %d new, %d updated rows, %d sightings",
@@ -767,6 +831,32 @@ def sync_pending(database: Database, files: FileStore) -> int:
     if result.refused:
         log.error("the database refused %d rows (see above); their files stay", result.refused)
     return result.new + result.updated
+
+
+# The rows a journalled run may still find its start in: open, or closed by the
+# orphan sweep (scraper.service.orphans.ABANDONED) before the catch-up came.
+_UNFINISHED_RUNS = frozenset({"running", "abandoned"})
+_RECENT_RUNS_LOOKED_AT = 100  # per source
+
+
+def record_runs(database: Database, runs: Iterable[RunRecord]) -> None:
+    """Write the end of each journalled run into the row its start made, while that row
+    is there under the same source and unfinished (still ``running``, or taken for
+    abandoned meanwhile), else as a row of its own (the database was down when the run
+    started, or that row is gone)."""
+    runs = list(runs)
+    if not runs:
+        return
+    unfinished = {
+        (row["id"], row["source_id"])
+        for row in database.recent_runs(_RECENT_RUNS_LOOKED_AT)
+        if row["status"] in _UNFINISHED_RUNS
+    }
+    for run in runs:
+        run_id = run.run_id
+        if run_id is None or (run_id, run.source_id) not in unfinished:
+            run_id = database.start_run(run.source_id, run.started_at, run.worker, run.job_id)
+        database.finish_run(run_id, run.finished_at, run.status, run.counts)
 
 
 async def sync_if_behind(database: Database, files: FileStore) -> None:

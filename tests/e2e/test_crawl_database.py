@@ -142,6 +142,14 @@ def test_database_down_writes_every_file_and_the_next_run_catches_up(
     # recorded on catching up, beside the 6 of the run that caught up.
     sightings = rows(pg_url, "SELECT count(*), count(DISTINCT url) FROM discoveries")
     assert sightings == [(12, 6)]
+    # Both runs are in crawl_runs: the one the database missed was journalled, with
+    # what it did (it had no row at all before).
+    runs = rows(
+        pg_url,
+        "SELECT status, (counts->>'new')::int, (counts->>'known')::int, "
+        "finished_at > started_at FROM crawl_runs WHERE source_id = 'city' ORDER BY started_at",
+    )
+    assert runs == [("ok", 6, 0, True), ("ok", 0, 6, True)]
 
 
 def test_sqlite_default_needs_no_server(server: LocalHTTPServer, project: Project) -> None:

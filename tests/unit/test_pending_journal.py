@@ -25,6 +25,7 @@ from scraper.storage.base import (
     DatabaseError,
     DiscoveryRecord,
     RowStatus,
+    RunRecord,
 )
 from scraper.storage.files import FileStore
 from scraper.storage.sqlite import SQLiteDatabase
@@ -611,3 +612,115 @@ def test_lines_journalled_during_a_catch_up_wait_for_the_next_one(
         db.close()
     with sqlite3.connect(tmp_path / "scraper.db") as check:
         assert check.execute("SELECT count(*) FROM discoveries").fetchone()[0] == 2
+
+
+def finished_run(source: str = "city", run_id: int | None = None, status: str = "ok") -> RunRecord:
+    started = datetime(2024, 5, 2, 10, 0, tzinfo=SAO_PAULO)
+    counts = {"source_id": source, "new": 3, "failed": {"article: HTTP 404": 1}}
+    return RunRecord(
+        source, started, started + timedelta(minutes=2), status, counts, "host:42", None, run_id
+    )
+
+
+def test_a_journalled_run_reads_back_as_written(root: Path) -> None:
+    run = finished_run(run_id=7)
+    note_pending(root, [], runs=[run, finished_run("other")])
+    assert load_pending(root).runs == [run, finished_run("other")]
+
+
+def run_line(**changes: object) -> str:
+    value: dict[str, object] = {
+        "kind": "run",
+        "source_id": "city",
+        "started_at": "2024-05-02T10:00:00-03:00",
+        "finished_at": "2024-05-02T10:02:00-03:00",
+        "status": "ok",
+        "counts": {"new": 3},
+        "worker": "host:42",
+        "job_id": None,
+        "run_id": 7,
+    }
+    value.update(changes)
+    return json.dumps({k: v for k, v in value.items() if v != "-"})
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (run_line(source_id="../x"), "source_id: not a source id"),
+        (run_line(status="DROP TABLE"), "status: not a run status"),
+        (run_line(counts=[1, 2]), "counts: not a JSON object"),
+        (
+            run_line(started_at="2024-05-02T10:00:00"),
+            "started_at, finished_at: not ISO 8601 times with their offset",
+        ),
+        (run_line(run_id=True), "run_id: not a positive integer"),
+        (run_line(job_id=-1), "job_id: not a positive integer"),
+        (run_line(worker="a\nb"), "worker: not a short one-line string"),
+        (
+            run_line(run_id="-"),
+            "expected the keys of a run (counts, finished_at, job_id, kind, run_id, source_id, "
+            "started_at, status, worker), got counts, finished_at, job_id, kind, source_id, "
+            "started_at, status, worker",
+        ),
+    ],
+)
+def test_each_malformed_run_line_is_skipped_with_its_reason(
+    root: Path, text: str, reason: str
+) -> None:
+    root.mkdir()
+    write_journal(root, text, run_line())
+
+    journal = load_pending(root)
+
+    assert journal.skipped == [f"line 1: {reason}"]
+    assert [run.run_id for run in journal.runs] == [7]
+
+
+def crawl_runs(db: SQLiteDatabase) -> list[tuple[object, ...]]:
+    return [
+        (row["id"], row["source_id"], row["status"], row["counts"].get("new"))
+        for row in sorted(db.recent_runs(10), key=lambda row: row["id"])
+    ]
+
+
+def test_the_catch_up_writes_the_runs_the_database_did_not_hear_end(
+    root: Path, tmp_path: Path
+) -> None:
+    # A crawl while the database was down left no crawl_runs row at all, and one whose
+    # database failed mid-run left its row "running" until the orphan sweep called it
+    # abandoned: neither said what the run did.
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    try:
+        started = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
+        open_row = db.start_run("city", started, "host:42")
+        swept_row = db.start_run("other", started, "host:43")
+        db.finish_run(swept_row, started, "abandoned", {})
+        done_row = db.start_run("city", started, "host:44")
+        db.finish_run(done_row, started, "ok", {"new": 0})
+        note_pending(
+            root,
+            [],
+            runs=[
+                finished_run("city", run_id=open_row, status="partial"),
+                finished_run("other", run_id=swept_row),
+                finished_run("city", run_id=None),  # the database was down at its start
+                finished_run("city", run_id=done_row),  # that row is another run's
+                finished_run("other", run_id=open_row),  # that row is another source's
+            ],
+        )
+
+        sync_pending(db, FileStore(root))
+
+        assert crawl_runs(db) == [
+            (open_row, "city", "partial", 3),
+            (swept_row, "other", "ok", 3),
+            (done_row, "city", "ok", 0),
+            (done_row + 1, "city", "ok", 3),
+            (done_row + 2, "city", "ok", 3),
+            (done_row + 3, "other", "ok", 3),
+        ]
+        assert not pending_path(root).exists()
+    finally:
+        db.close()

@@ -1,0 +1,121 @@
+"""The crawl job records every run: in crawl_runs while the database answers, in the
+pending journal (for the catch-up to write) while it does not."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from scraper.config import Source
+from scraper.crawl import CrawlOptions, CrawlReport
+from scraper.service.job import CrawlJob
+from scraper.storage.base import Database
+from scraper.storage.files import FileStore
+from scraper.storage.sqlite import SQLiteDatabase
+from scraper.storage.sync import load_pending, sync_pending
+from scraper.summary import CrawlSummary
+
+T = TypeVar("T")
+
+
+class OneArticleEngine:
+    """A crawl service whose every crawl stores one new article."""
+
+    def __init__(self, root: Path) -> None:
+        self.database: Database | None = None
+        self.files = FileStore(root)
+
+    async def crawl(self, sources: list[Source], options: CrawlOptions) -> CrawlReport:
+        summary = CrawlSummary(sources[0].id)
+        summary.add("new")
+        return CrawlReport({sources[0].id: summary})
+
+    async def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Books:
+    """The database link: ``down`` makes every call fail, as DatabaseLink.call does
+    (None) while the database does not answer."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.down_from = 0  # the call from which the database is down
+        self.calls = 0
+
+    async def call(self, call: Callable[[Database], T]) -> T | None:
+        self.calls += 1
+        if self.calls > self.down_from:
+            return None
+        return await asyncio.to_thread(call, self.database)
+
+    def failed(self, reason: str) -> None:
+        pass
+
+
+def source() -> Source:
+    return Source.model_validate(
+        {
+            "id": "city",
+            "name": "City",
+            "homepage": "https://example.org",
+            "schedule": {"every": "1h"},
+            "discovery": [{"kind": "feed", "url": "https://example.org/rss"}],
+        }
+    )
+
+
+def runs(database: SQLiteDatabase) -> list[tuple[Any, ...]]:
+    rows = sorted(database.recent_runs(10), key=lambda row: row["id"])
+    return [(row["source_id"], row["status"], row["counts"].get("new")) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "down_from",
+    [
+        0,  # down before the run started: no row at all
+        1,  # down before it ended: its row stayed "running"
+    ],
+)
+def test_a_run_the_database_missed_is_journalled_and_written_by_the_catch_up(
+    tmp_path: Path, down_from: int
+) -> None:
+    database = SQLiteDatabase(tmp_path / "scraper.db")
+    database.migrate()
+    engine = OneArticleEngine(tmp_path / "articles")
+    books = Books(database)
+    books.down_from = down_from
+    job = CrawlJob(engine, books, logging.getLogger("test"), lambda: False)
+    try:
+        result = asyncio.run(job.run(source()))
+
+        assert [run.status for run in load_pending(engine.files.root).runs] == ["ok"]
+        assert load_pending(engine.files.root).runs[0].run_id == result.run_id
+        sync_pending(database, engine.files)
+        assert runs(database) == [("city", "ok", 1)]
+    finally:
+        database.close()
+
+
+def test_a_run_the_database_heard_end_is_not_journalled(tmp_path: Path) -> None:
+    database = SQLiteDatabase(tmp_path / "scraper.db")
+    database.migrate()
+    engine = OneArticleEngine(tmp_path / "articles")
+    books = Books(database)
+    books.down_from = 2
+    job = CrawlJob(engine, books, logging.getLogger("test"), lambda: False)
+    try:
+        asyncio.run(job.run(source()))
+
+        assert load_pending(engine.files.root).runs == []
+        assert runs(database) == [("city", "ok", 1)]
+    finally:
+        database.close()
