@@ -90,17 +90,15 @@ class ArticleSink:
             self._discoveries.append(record)
 
     def alias(self, record: AliasRecord) -> None:
-        """Queue a row of article_aliases (stored after the articles of its batch). While
-        the database is behind, aliases are not journalled: the crawl that finds the page
-        again fetches it and makes it an alias once more."""
+        """Queue a row of article_aliases (stored after the articles of its batch; while
+        the database is behind, journalled with them, as claims are)."""
         if not self.dry_run:
             self._aliases.append(record)
 
     def claim(self, record: ClaimRecord) -> None:
         """Queue a row of canonical_claims (stored after the articles of its batch).
         While the database is behind, claims go to the pending journal with the articles
-        they name (an alias is not: the crawl that meets its page again makes it once
-        more, but a claim lost would let the page it names be stored a second time)."""
+        they name: a claim lost would let the page it names be stored a second time."""
         if not self.dry_run:
             self._claims.append(record)
 
@@ -142,8 +140,11 @@ class ArticleSink:
                 except Exception as exc:  # a driver's surprise: the rows must not be lost
                     self.database_error = one_line(exc)
                     log.exception("database write failed, files keep being written")
-            # The sightings and claims too: `scraper db sync` (or the next run) stores them.
-            await asyncio.to_thread(note_pending, self.files.root, articles, discoveries, claims)
+            # The sightings, aliases and claims too: `scraper db sync` (or the next run)
+            # stores them.
+            await asyncio.to_thread(
+                note_pending, self.files.root, articles, discoveries, claims, aliases=aliases
+            )
 
     @property
     def database_behind(self) -> bool:

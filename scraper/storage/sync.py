@@ -23,18 +23,22 @@ sighting::
     {"kind": "discovery", "url": "<article URL>", "source_id": "<source>",
      "channel": "feed", "aggregator": "RSS", "discovered_at": "<ISO 8601 with offset>"}
 
-or a canonical claim (a stored article's claim on the URL its canonical link names;
+a canonical claim (a stored article's claim on the URL its canonical link names;
 see ``canonical_claims`` in docs/schema.md), stored once its article's row is::
 
     {"kind": "claim", "url": "<claimed URL>", "article_id": "<article id>",
      "created_at": "<ISO 8601 with offset>"}
 
+an alias (another URL of a stored article, ``article_aliases``), the same keys with
+``"kind": "alias"``, or a crawl run whose end the database did not hear
+(``crawl_runs``; see docs/schema.md).
+
 The journal lies in the output folder, which other hands may write to, so each of its
 lines is checked before anything is read on its word: well-formed JSON with an article
 id, a source id and the relative path of that article's record file, a regular file under
 the output folder (no absolute path, no "..", no symlink out of it); a sighting with an
-http(s) URL, a source id, a channel name and a time with its offset; a claim with an
-http(s) URL, an article id and a time with its offset. A line that fails
+http(s) URL, a source id, a channel name and a time with its offset; a claim or an
+alias with an http(s) URL, an article id and a time with its offset. A line that fails
 is skipped, counted and logged with its reason; its path is never opened.
 """
 
@@ -65,6 +69,7 @@ from scraper.document import (
 )
 from scraper.reader import read_document
 from scraper.storage.base import (
+    AliasRecord,
     ArticleRecord,
     ClaimRecord,
     Database,
@@ -87,6 +92,7 @@ PENDING_NAME = ".db-pending.jsonl"
 MAX_LINE_BYTES = 64 * 1024
 DISCOVERY_KIND = "discovery"
 CLAIM_KIND = "claim"
+ALIAS_KIND = "alias"
 RUN_KIND = "run"
 MAX_URL_CHARS = 32 * 1024
 MAX_TEXT_CHARS = 200  # published_original, aggregator
@@ -98,7 +104,7 @@ _PROVENANCE_KEYS = frozenset({"published_original", "date_source"})
 # The page's metadata (issue 11): Document fields, journalled as the row stores them.
 _DETAIL_KEYS = frozenset({"authors", "description", "image_url", "modified_at", "section", "tags"})
 _DISCOVERY_KEYS = frozenset({"kind", "url", "source_id", "channel", "aggregator", "discovered_at"})
-_CLAIM_KEYS = frozenset({"kind", "url", "article_id", "created_at"})
+_LINK_KEYS = frozenset({"kind", "url", "article_id", "created_at"})  # a claim, an alias
 _RUN_KEYS = frozenset(
     {"kind", "source_id", "started_at", "finished_at", "status", "counts"}
     | {"worker", "job_id", "run_id"}
@@ -157,13 +163,15 @@ def note_pending(
     discoveries: Iterable[DiscoveryRecord] = (),
     claims: Iterable[ClaimRecord] = (),
     runs: Iterable[RunRecord] = (),
+    aliases: Iterable[AliasRecord] = (),
 ) -> None:
     """Append what the database did not take to the journal (one line each): the
-    articles (with the date's provenance), the sightings, the canonical claims and the
-    crawl runs whose end the database did not hear."""
+    articles (with the date's provenance), the sightings, the aliases, the canonical
+    claims and the crawl runs whose end the database did not hear."""
     lines = [_article_line(r) for r in records]
     lines += [_discovery_line(d) for d in discoveries]
-    lines += [_claim_line(c) for c in claims]
+    lines += [_link_line(ALIAS_KIND, a) for a in aliases]
+    lines += [_link_line(CLAIM_KIND, c) for c in claims]
     lines += [_run_line(r) for r in runs]
     if not lines:
         return
@@ -203,10 +211,10 @@ def _discovery_line(record: DiscoveryRecord) -> str:
     )
 
 
-def _claim_line(record: ClaimRecord) -> str:
+def _link_line(kind: str, record: AliasRecord | ClaimRecord) -> str:
     return json.dumps(
         {
-            "kind": CLAIM_KIND,
+            "kind": kind,
             "url": record.url,
             "article_id": record.article_id,
             "created_at": record.created_at.isoformat(),
@@ -248,13 +256,14 @@ class PendingEntry:
 
 
 # What one valid journal line holds.
-JournalItem = PendingEntry | DiscoveryRecord | ClaimRecord | RunRecord
+JournalItem = PendingEntry | DiscoveryRecord | AliasRecord | ClaimRecord | RunRecord
 
 
 @dataclass
 class PendingJournal:
     entries: list[PendingEntry] = field(default_factory=list)
     discoveries: list[DiscoveryRecord] = field(default_factory=list)
+    aliases: list[AliasRecord] = field(default_factory=list)
     claims: list[ClaimRecord] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "line N: reason", one per bad line
@@ -307,7 +316,9 @@ def parse_pending_line(line: str, root: Path) -> JournalItem:
     if value.get("kind") == DISCOVERY_KIND:
         return _parse_discovery(value)
     if value.get("kind") == CLAIM_KIND:
-        return _parse_claim(value)
+        return ClaimRecord(*_parse_link(value, "claim"))
+    if value.get("kind") == ALIAS_KIND:
+        return AliasRecord(*_parse_link(value, "alias"))
     if value.get("kind") == RUN_KIND:
         return _parse_run(value)
     keys = set(value)
@@ -408,11 +419,13 @@ def _parse_discovery(value: dict[str, Any]) -> DiscoveryRecord:
     return DiscoveryRecord(url, source, channel, aggregator, moment)
 
 
-def _parse_claim(value: dict[str, Any]) -> ClaimRecord:
-    if set(value) != _CLAIM_KEYS:
+def _parse_link(value: dict[str, Any], what: str) -> tuple[str, str, datetime]:
+    """The URL, article id and time of a claim or an alias line."""
+    if set(value) != _LINK_KEYS:
         listed = ", ".join(sorted(map(str, value)))
         raise BadJournalLine(
-            f"expected the keys of a claim ({', '.join(sorted(_CLAIM_KEYS))}), got {listed}"
+            f"expected the keys of {'an' if what[0] in 'aeiou' else 'a'} {what} "
+            f"({', '.join(sorted(_LINK_KEYS))}), got {listed}"
         )
     url, article = _checked_url(value["url"]), value["article_id"]
     if not isinstance(article, str) or not _ARTICLE_ID.fullmatch(article):
@@ -420,7 +433,7 @@ def _parse_claim(value: dict[str, Any]) -> ClaimRecord:
     moment = _aware_time(value["created_at"])
     if moment is None:
         raise BadJournalLine("created_at: not an ISO 8601 time with its offset")
-    return ClaimRecord(url, article, moment)
+    return url, article, moment
 
 
 def _parse_run(value: dict[str, Any]) -> RunRecord:
@@ -525,6 +538,8 @@ def load_pending(
                 journal.discoveries.append(item)
         elif isinstance(item, ClaimRecord):
             journal.claims.append(item)
+        elif isinstance(item, AliasRecord):
+            journal.aliases.append(item)
         elif isinstance(item, RunRecord):
             journal.runs.append(item)
         else:
@@ -819,7 +834,9 @@ def sync_pending(database: Database, files: FileStore) -> int:
         details=journal.details,
     )
     sightings = replay_discoveries(database, files.root, paths=claimed)
-    database.save_claims(journal.claims)  # after the rows of the articles they name
+    # After the rows of the articles they name, aliases first (as a crawl stores them).
+    database.save_aliases(journal.aliases)
+    database.save_claims(journal.claims)
     record_runs(database, journal.runs)
     release_pending(claimed)
     log.info(

@@ -20,6 +20,7 @@ import pytest
 from scraper.document import Document
 from scraper.sink import ArticleSink
 from scraper.storage.base import (
+    AliasRecord,
     ArticleRecord,
     ClaimRecord,
     DatabaseError,
@@ -582,6 +583,67 @@ def test_a_claim_made_while_the_database_is_down_is_stored_by_the_catch_up(
         assert not pending_path(root).exists()
     finally:
         db.close()
+
+
+def test_an_alias_made_while_the_database_is_down_is_stored_by_the_catch_up(
+    root: Path, tmp_path: Path
+) -> None:
+    # An alias lost with the outage cost a fetch of its page at every later crawl until
+    # one found the database up, and the alias's history of when it was made.
+    moved = "https://news.example.org/moved-here"
+    alias = AliasRecord(moved, dated(1).id, datetime(2024, 5, 2, 10, 0, tzinfo=UTC))
+    sink = ArticleSink(FileStore(root), None)
+    summary = CrawlSummary("city")
+
+    async def crawl() -> None:
+        await sink.store(dated(1), "city", summary)
+        sink.alias(alias)
+        await sink.flush()
+
+    asyncio.run(crawl())
+    assert load_pending(root).aliases == [alias]
+
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    try:
+        assert sync_pending(db, FileStore(root)) == 1
+        assert db.aliases() == {moved: dated(1).id}
+        assert not pending_path(root).exists()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            json.dumps({"kind": "alias", "url": "https://x.example/a", "article_id": "X"}),
+            "expected the keys of an alias (article_id, created_at, kind, url), got "
+            "article_id, kind, url",
+        ),
+        (
+            json.dumps(
+                {
+                    "kind": "alias",
+                    "url": "file:///etc/passwd",
+                    "article_id": "0123456789abcdef",
+                    "created_at": "2024-05-02T10:00:00+00:00",
+                }
+            ),
+            "url: not an http(s) URL",
+        ),
+    ],
+)
+def test_each_malformed_alias_line_is_skipped_with_its_reason(
+    root: Path, text: str, reason: str
+) -> None:
+    root.mkdir()
+    write_journal(root, text)
+
+    journal = load_pending(root)
+
+    assert journal.aliases == []
+    assert journal.skipped == [f"line 1: {reason}"]
 
 
 def test_lines_journalled_during_a_catch_up_wait_for_the_next_one(
