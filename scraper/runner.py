@@ -86,19 +86,29 @@ async def finish_runs(
             )
         )
     if database is not None and report.database_error is None:
-        try:
-            while runs:
-                run = runs[0]
-                if run.run_id is None:
-                    break  # the database failed before this run started: journal it
-                await asyncio.to_thread(
-                    database.finish_run, run.run_id, finished, run.status, run.counts
-                )
-                runs.pop(0)
-        except DatabaseError as exc:
-            log.warning("cannot record the end of the crawl runs: %s", exc)
+        runs = await _closed_in_database(database, runs)
     if runs and journal is not None:
         await asyncio.to_thread(note_pending, journal, [], runs=runs)
+
+
+async def _closed_in_database(database: Database, runs: list[RunRecord]) -> list[RunRecord]:
+    """Close the row of each run that has one; returns the runs left for the journal (no
+    row: the database failed before they started; or it fails now)."""
+    left: list[RunRecord] = []
+    failing = False
+    for run in runs:
+        if run.run_id is None or failing:
+            left.append(run)
+            continue
+        try:
+            await asyncio.to_thread(
+                database.finish_run, run.run_id, run.finished_at, run.status, run.counts
+            )
+        except DatabaseError as exc:
+            log.warning("cannot record the end of the crawl runs: %s", exc)
+            failing = True
+            left.append(run)
+    return left
 
 
 def progress_table(service: CrawlService) -> Table:

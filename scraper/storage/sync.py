@@ -106,8 +106,17 @@ _DETAIL_KEYS = frozenset({"authors", "description", "image_url", "modified_at", 
 _DISCOVERY_KEYS = frozenset({"kind", "url", "source_id", "channel", "aggregator", "discovered_at"})
 _LINK_KEYS = frozenset({"kind", "url", "article_id", "created_at"})  # a claim, an alias
 _RUN_KEYS = frozenset(
-    {"kind", "source_id", "started_at", "finished_at", "status", "counts"}
-    | {"worker", "job_id", "run_id"}
+    {
+        "kind",
+        "source_id",
+        "started_at",
+        "finished_at",
+        "status",
+        "counts",
+        "worker",
+        "job_id",
+        "run_id",
+    }
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

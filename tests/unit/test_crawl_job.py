@@ -1,11 +1,13 @@
-"""The crawl job records every run: in crawl_runs while the database answers, in the
-pending journal (for the catch-up to write) while it does not."""
+"""The crawl job (daemon, fleet) and the manual crawl record every run: in crawl_runs
+while the database answers, in the pending journal (for the catch-up to write) while it
+does not."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,8 +15,9 @@ import pytest
 
 from scraper.config import Source
 from scraper.crawl import CrawlOptions, CrawlReport
+from scraper.runner import finish_runs
 from scraper.service.job import CrawlJob
-from scraper.storage.base import Database
+from scraper.storage.base import Database, DatabaseError
 from scraper.storage.files import FileStore
 from scraper.storage.sqlite import SQLiteDatabase
 from scraper.storage.sync import load_pending, sync_pending
@@ -62,10 +65,14 @@ class Books:
 
 
 def source() -> Source:
+    return make_source("city")
+
+
+def make_source(source_id: str) -> Source:
     return Source.model_validate(
         {
-            "id": "city",
-            "name": "City",
+            "id": source_id,
+            "name": source_id,
             "homepage": "https://example.org",
             "schedule": {"every": "1h"},
             "discovery": [{"kind": "feed", "url": "https://example.org/rss"}],
@@ -118,4 +125,37 @@ def test_a_run_the_database_heard_end_is_not_journalled(tmp_path: Path) -> None:
         assert load_pending(engine.files.root).runs == []
         assert runs(database) == [("city", "ok", 1)]
     finally:
+        database.close()
+
+
+def test_a_manual_crawl_journals_the_runs_whose_rows_it_could_not_close(tmp_path: Path) -> None:
+    # The database failed while the second of three runs was being closed: that run and
+    # the third are journalled, the first (closed) is not, or the catch-up would write
+    # it a second row.
+    database = SQLiteDatabase(tmp_path / "scraper.db")
+    database.migrate()
+    started = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
+    sources = [make_source(name) for name in ("one", "two", "three")]
+    run_ids = {s.id: database.start_run(s.id, started, "host:1") for s in sources}
+
+    class FailsAfterOne(SQLiteDatabase):
+        closed = 0
+
+        def finish_run(self, run_id: int, *args: Any) -> None:
+            if self.closed:
+                raise DatabaseError("the database went away")
+            self.closed += 1
+            super().finish_run(run_id, *args)
+
+    failing = FailsAfterOne(tmp_path / "scraper.db")
+    root = tmp_path / "articles"
+    report = CrawlReport({s.id: CrawlSummary(s.id) for s in sources})
+    try:
+        asyncio.run(finish_runs(failing, run_ids, report, sources, started, root))
+
+        assert [run.source_id for run in load_pending(root).runs] == ["two", "three"]
+        sync_pending(database, FileStore(root))
+        assert runs(database) == [("one", "ok", 0), ("two", "ok", 0), ("three", "ok", 0)]
+    finally:
+        failing.close()
         database.close()
