@@ -34,6 +34,7 @@ from scraper.storage.sync import (
     load_pending,
     release_pending,
     replay_discoveries,
+    store_journalled_links,
     sync_files,
 )
 
@@ -134,8 +135,8 @@ def sync_command(
 ) -> None:
     """Bring the database and the record files level: store every file that has no
     row, or whose content differs from its row (e.g. after the database was down),
-    record the sightings crawls journalled meanwhile, and write again from its row
-    every record file that was lost."""
+    record the sightings, aliases, claims and crawl runs crawls journalled meanwhile,
+    and write again from its row every record file that was lost."""
     with _one_line_errors():
         settings = _settings(config, database, output)
         # Crawls that found the database down noted which source wrote each file, where
@@ -155,7 +156,7 @@ def sync_command(
                 details=journal.details,
             )
             sightings = replay_discoveries(db, settings.output_dir, paths=claimed)
-            db.save_claims(journal.claims)  # after the rows of the articles they name
+            store_journalled_links(db, journal)  # aliases, claims and crawl runs
             # ... and the other way: rows whose record file was lost get it back.
             restored, not_restored = restore_files(
                 db, FileStore(settings.output_dir), settings.zone

@@ -59,6 +59,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from scraper.dates import in_safe_years
 from scraper.document import (
     MAX_DESCRIPTION_CHARS,
     MAX_LIST_ITEMS,
@@ -119,6 +120,8 @@ _RUN_KEYS = frozenset(
     }
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FINISHED_RUN_STATUSES = frozenset({"ok", "partial", "failed"})
+_MAX_ROW_ID = 2**63 - 1  # a bigint (PostgreSQL), an INTEGER (SQLite)
 
 Provenance = tuple[str | None, str | None]  # (published_original, date_source)
 # Document field -> value of the page's metadata (authors, description, image_url,
@@ -313,13 +316,16 @@ class BadJournalLine(ValueError):
 
 
 def parse_pending_line(line: str, root: Path) -> JournalItem:
-    """The article entry, sighting or claim of one journal line, checked against the output
-    folder ``root`` (the path is judged as text before the file system is asked anything
-    about it). Raises BadJournalLine."""
+    """The article entry, sighting, alias, claim or run of one journal line, checked
+    against the output folder ``root`` (the path is judged as text before the file system
+    is asked anything about it). Raises BadJournalLine."""
     try:
-        value: Any = json.loads(line)
+        # NaN and Infinity are no JSON: no database column takes them back.
+        value: Any = json.loads(line, parse_constant=_refuse_constant)
     except ValueError:
         raise BadJournalLine("not JSON") from None
+    except RecursionError:  # thousands of nested brackets fit in a line
+        raise BadJournalLine("nested too deep") from None
     if not isinstance(value, dict):
         raise BadJournalLine("not a JSON object")
     if value.get("kind") == DISCOVERY_KIND:
@@ -400,12 +406,20 @@ def _optional_names(value: dict[str, Any], key: str) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no JSON")
+
+
 def _aware_time(text: object) -> datetime | None:
+    """The time ``text`` states with its offset; None for none, or for one in the first
+    or last year a datetime holds (stored in UTC, it would overflow)."""
     try:
         moment = datetime.fromisoformat(text) if isinstance(text, str) else None
     except ValueError:
         return None
-    return moment if moment is not None and moment.utcoffset() is not None else None
+    if moment is None or moment.utcoffset() is None or not in_safe_years(moment):
+        return None
+    return moment
 
 
 def _parse_discovery(value: dict[str, Any]) -> DiscoveryRecord:
@@ -454,17 +468,19 @@ def _parse_run(value: dict[str, Any]) -> RunRecord:
     source, status, counts = value["source_id"], value["status"], value["counts"]
     if not isinstance(source, str) or not _SOURCE_ID.fullmatch(source):
         raise BadJournalLine("source_id: not a source id")
-    if not isinstance(status, str) or not _NAME.fullmatch(status):
-        raise BadJournalLine("status: not a run status")
+    if status not in _FINISHED_RUN_STATUSES:
+        raise BadJournalLine(f"status: not one of {', '.join(sorted(_FINISHED_RUN_STATUSES))}")
     if not isinstance(counts, dict):
         raise BadJournalLine("counts: not a JSON object")
     started, finished = _aware_time(value["started_at"]), _aware_time(value["finished_at"])
     if started is None or finished is None:
         raise BadJournalLine("started_at, finished_at: not ISO 8601 times with their offset")
+    if finished < started:
+        raise BadJournalLine("finished_at: before started_at")
     numbers = {key: value[key] for key in ("job_id", "run_id")}
     for key, number in numbers.items():
-        if number is not None and (type(number) is not int or number < 1):
-            raise BadJournalLine(f"{key}: not a positive integer")
+        if number is not None and (type(number) is not int or not 0 < number <= _MAX_ROW_ID):
+            raise BadJournalLine(f"{key}: not a positive 64-bit integer")
     worker = _optional_text(value, "worker")
     return RunRecord(
         source, started, finished, status, counts, worker, numbers["job_id"], numbers["run_id"]
@@ -843,10 +859,7 @@ def sync_pending(database: Database, files: FileStore) -> int:
         details=journal.details,
     )
     sightings = replay_discoveries(database, files.root, paths=claimed)
-    # After the rows of the articles they name, aliases first (as a crawl stores them).
-    database.save_aliases(journal.aliases)
-    database.save_claims(journal.claims)
-    record_runs(database, journal.runs)
+    store_journalled_links(database, journal)
     release_pending(claimed)
     log.info(
         "database caught up with the files: %d new, %d updated rows, %d sightings",
@@ -859,30 +872,42 @@ def sync_pending(database: Database, files: FileStore) -> int:
     return result.new + result.updated
 
 
-# The rows a journalled run may still find its start in: open, or closed by the
-# orphan sweep (scraper.service.orphans.ABANDONED) before the catch-up came.
-_UNFINISHED_RUNS = frozenset({"running", "abandoned"})
 _RECENT_RUNS_LOOKED_AT = 100  # per source
 
 
 def record_runs(database: Database, runs: Iterable[RunRecord]) -> None:
-    """Write the end of each journalled run into the row its start made, while that row
-    is there under the same source and unfinished (still ``running``, or taken for
-    abandoned meanwhile), else as a row of its own (the database was down when the run
-    started, or that row is gone)."""
+    """Write each journalled run to crawl_runs: into the row that is that run already
+    (the same source, start and worker: the row its start made, or one an earlier
+    catch-up wrote), else as a row of its own. Replaying a run twice writes it once,
+    and a row of another run is never taken for it."""
     runs = list(runs)
     if not runs:
         return
-    unfinished = {
-        (row["id"], row["source_id"])
+    rows = {
+        (row["source_id"], _instant(row["started_at"]), row["worker"]): row["id"]
         for row in database.recent_runs(_RECENT_RUNS_LOOKED_AT)
-        if row["status"] in _UNFINISHED_RUNS
     }
     for run in runs:
-        run_id = run.run_id
-        if run_id is None or (run_id, run.source_id) not in unfinished:
+        key = (run.source_id, run.started_at, run.worker)
+        run_id = rows.get(key)
+        if run_id is None:
             run_id = database.start_run(run.source_id, run.started_at, run.worker, run.job_id)
+            rows[key] = run_id
         database.finish_run(run_id, run.finished_at, run.status, run.counts)
+
+
+def _instant(value: datetime | str) -> datetime:
+    """A crawl_runs time as read back: a datetime (PostgreSQL) or its text (SQLite)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def store_journalled_links(database: Database, journal: PendingJournal) -> None:
+    """Store what the journal holds besides the articles and the sightings: the aliases
+    and the claims (after the rows of the articles they name: aliases first, as a crawl
+    stores them) and the crawl runs."""
+    database.save_aliases(journal.aliases)
+    database.save_claims(journal.claims)
+    record_runs(database, journal.runs)
 
 
 async def sync_if_behind(database: Database, files: FileStore) -> None:

@@ -152,6 +152,23 @@ def test_database_down_writes_every_file_and_the_next_run_catches_up(
     assert runs == [("ok", 6, 0, True), ("ok", 0, 6, True)]
 
 
+def test_db_sync_writes_the_runs_a_crawl_journalled_while_the_database_was_down(
+    server: LocalHTTPServer, project: Project, pg_url: str
+) -> None:
+    # `scraper db sync` deleted the journal's run lines without writing them.
+    setup(project, server)
+    assert crawl(project, DEAD_DATABASE).returncode == 4
+
+    synced = run_scraper(
+        "db", "sync", "--config", project.config, "--database", pg_url, cwd=project.root
+    )
+
+    assert synced.returncode == 0, synced.stderr
+    runs = rows(pg_url, "SELECT source_id, status, (counts->>'new')::int FROM crawl_runs")
+    assert runs == [("city", "ok", 6)]
+    assert not (project.output / ".db-pending.jsonl").exists()
+
+
 def test_sqlite_default_needs_no_server(server: LocalHTTPServer, project: Project) -> None:
     setup(project, server, count=3)
     result = run_scraper("crawl", "city", "--config", project.config, cwd=project.root)

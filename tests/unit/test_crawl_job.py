@@ -16,7 +16,7 @@ import pytest
 from scraper.config import Source
 from scraper.crawl import CrawlOptions, CrawlReport
 from scraper.runner import finish_runs
-from scraper.service.job import CrawlJob
+from scraper.service.job import CrawlJob, worker_name
 from scraper.storage.base import Database, DatabaseError
 from scraper.storage.files import FileStore
 from scraper.storage.sqlite import SQLiteDatabase
@@ -136,7 +136,7 @@ def test_a_manual_crawl_journals_the_runs_whose_rows_it_could_not_close(tmp_path
     database.migrate()
     started = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
     sources = [make_source(name) for name in ("one", "two", "three")]
-    run_ids = {s.id: database.start_run(s.id, started, "host:1") for s in sources}
+    run_ids = {s.id: database.start_run(s.id, started, worker_name()) for s in sources}
 
     class FailsAfterOne(SQLiteDatabase):
         closed = 0

@@ -676,11 +676,19 @@ def test_lines_journalled_during_a_catch_up_wait_for_the_next_one(
         assert check.execute("SELECT count(*) FROM discoveries").fetchone()[0] == 2
 
 
-def finished_run(source: str = "city", run_id: int | None = None, status: str = "ok") -> RunRecord:
-    started = datetime(2024, 5, 2, 10, 0, tzinfo=SAO_PAULO)
+RUN_START = datetime(2024, 5, 2, 10, 0, tzinfo=SAO_PAULO)
+
+
+def finished_run(
+    source: str = "city",
+    run_id: int | None = None,
+    status: str = "ok",
+    worker: str = "host:42",
+    started: datetime = RUN_START,
+) -> RunRecord:
     counts = {"source_id": source, "new": 3, "failed": {"article: HTTP 404": 1}}
     return RunRecord(
-        source, started, started + timedelta(minutes=2), status, counts, "host:42", None, run_id
+        source, started, started + timedelta(minutes=2), status, counts, worker, None, run_id
     )
 
 
@@ -710,14 +718,25 @@ def run_line(**changes: object) -> str:
     ("text", "reason"),
     [
         (run_line(source_id="../x"), "source_id: not a source id"),
-        (run_line(status="DROP TABLE"), "status: not a run status"),
+        (run_line(status="running"), "status: not one of failed, ok, partial"),
+        (run_line(finished_at="2024-05-02T09:59:00-03:00"), "finished_at: before started_at"),
+        (
+            run_line(started_at="0001-01-01T00:00:00+01:00"),
+            "started_at, finished_at: not ISO 8601 times with their offset",
+        ),
+        (run_line(counts={"new": float("nan")}), "not JSON"),
+        (
+            run_line().replace('"counts": {"new": 3}', '"counts": ' + "[" * 5000 + "]" * 5000),
+            "nested too deep",
+        ),
         (run_line(counts=[1, 2]), "counts: not a JSON object"),
         (
             run_line(started_at="2024-05-02T10:00:00"),
             "started_at, finished_at: not ISO 8601 times with their offset",
         ),
-        (run_line(run_id=True), "run_id: not a positive integer"),
-        (run_line(job_id=-1), "job_id: not a positive integer"),
+        (run_line(run_id=True), "run_id: not a positive 64-bit integer"),
+        (run_line(job_id=-1), "job_id: not a positive 64-bit integer"),
+        (run_line(job_id=2**63), "job_id: not a positive 64-bit integer"),
         (run_line(worker="a\nb"), "worker: not a short one-line string"),
         (
             run_line(run_id="-"),
@@ -755,33 +774,32 @@ def test_the_catch_up_writes_the_runs_the_database_did_not_hear_end(
     db = SQLiteDatabase(tmp_path / "scraper.db")
     db.migrate()
     try:
-        started = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
-        open_row = db.start_run("city", started, "host:42")
-        swept_row = db.start_run("other", started, "host:43")
-        db.finish_run(swept_row, started, "abandoned", {})
-        done_row = db.start_run("city", started, "host:44")
-        db.finish_run(done_row, started, "ok", {"new": 0})
-        note_pending(
-            root,
-            [],
-            runs=[
-                finished_run("city", run_id=open_row, status="partial"),
-                finished_run("other", run_id=swept_row),
-                finished_run("city", run_id=None),  # the database was down at its start
-                finished_run("city", run_id=done_row),  # that row is another run's
-                finished_run("other", run_id=open_row),  # that row is another source's
-            ],
-        )
+        later = RUN_START + timedelta(hours=1)
+        open_row = db.start_run("city", RUN_START, "host:42")
+        swept_row = db.start_run("other", RUN_START, "host:43")
+        db.finish_run(swept_row, RUN_START, "abandoned", {})
+        another = db.start_run("city", later, "host:44")  # another run, never journalled
+        journalled = [
+            finished_run("city", run_id=open_row, status="partial"),
+            finished_run("other", run_id=swept_row, worker="host:43"),
+            finished_run("city", worker="host:45"),  # the database was down at its start
+            # A row id that is another run's (the database was restored meanwhile): that
+            # row is left alone.
+            finished_run("city", run_id=another, worker="host:46", started=later),
+        ]
+        note_pending(root, [], runs=journalled)
 
+        sync_pending(db, FileStore(root))
+        # Replayed again (a catch-up cut short after writing them): nothing twice.
+        note_pending(root, [], runs=journalled)
         sync_pending(db, FileStore(root))
 
         assert crawl_runs(db) == [
             (open_row, "city", "partial", 3),
             (swept_row, "other", "ok", 3),
-            (done_row, "city", "ok", 0),
-            (done_row + 1, "city", "ok", 3),
-            (done_row + 2, "city", "ok", 3),
-            (done_row + 3, "other", "ok", 3),
+            (another, "city", "running", None),
+            (another + 1, "city", "ok", 3),
+            (another + 2, "city", "ok", 3),
         ]
         assert not pending_path(root).exists()
     finally:
