@@ -587,12 +587,15 @@ def parse_sitemap(
     body = _utf8_from_wide(_gunzip_layers(body, max_size))
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped and not stripped.startswith(b"<"):
-        return _parse_text_sitemap(stripped, max_items)
+        return _parse_text_sitemap(stripped, url, max_items)
     return _parse_xml_sitemap(body, url, max_items)
 
 
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
-_TEXT_SITEMAP_URL = re.compile(r"https?://\S+")
+# An http(s) URL alone on its line: no space (Unicode's line and paragraph separators
+# included), no control character, no U+FFFD (bytes the encoding could not read).
+_TEXT_SITEMAP_URL = re.compile(r"(?i:https?)://[^\s\x00-\x1f\x7f\ufffd]+")
+_TEXT_SITEMAP_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _utf8_from_wide(body: bytes) -> bytes:
@@ -606,12 +609,15 @@ def _utf8_from_wide(body: bytes) -> bytes:
     return _XML_DECLARATION.sub("", text, count=1).encode("utf-8")
 
 
-def _parse_text_sitemap(body: bytes, max_items: int | None) -> SitemapDocument:
+def _parse_text_sitemap(body: bytes, url: str, max_items: int | None) -> SitemapDocument:
     """The sitemap protocol's text format: one URL per line. A line that is not one (a
     comment, a line cut short) is skipped and counted, not taken for the end of the
     sitemap; a text of more such lines than URLs is no sitemap (an error page in plain
     text, say)."""
-    lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines()]
+    # Lines end at CR and LF only: str.splitlines also breaks at U+2028, form feeds...,
+    # which would cut a URL and keep its first part as if it were whole.
+    text = body.decode("utf-8", "replace")
+    lines = [line.strip() for line in _TEXT_SITEMAP_LINE_BREAK.split(text)]
     lines = [line for line in lines if line]
     urls = [line for line in lines if _TEXT_SITEMAP_URL.fullmatch(line)]
     not_urls = len(lines) - len(urls)
@@ -620,7 +626,8 @@ def _parse_text_sitemap(body: bytes, max_items: int | None) -> SitemapDocument:
     kept = urls if max_items is None else urls[:max_items]  # undated: the first ones
     return SitemapDocument(
         kind="urlset",
-        entries=[Entry(url=u) for u in kept],
+        # Joined as an XML sitemap's entries are ("HTTPS://" becomes "https://").
+        entries=[Entry(url=_join(url, u)) for u in kept],
         dropped=len(urls) - len(kept),
         not_urls=not_urls,
     )

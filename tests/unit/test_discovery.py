@@ -495,6 +495,27 @@ def test_a_text_sitemap_line_that_is_no_url_is_skipped_and_counted() -> None:
     assert document.not_urls == 1
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "https://plain.example/news/a\u2028b",  # str.splitlines breaks here: /news/a was kept
+        "https://plain.example/news/a\x0cb",
+        "https://plain.example/news/a\x00b",
+        "https://plain.example/news/\ufffd",  # bytes the encoding could not read
+    ],
+)
+def test_a_text_sitemap_line_is_a_url_whole_or_not_at_all(broken: str) -> None:
+    body = f"{broken}\nhttps://plain.example/b\r\nHTTPS://plain.example/c\r".encode()
+
+    document = parse_sitemap(body, f"{BASE}/sitemap.txt")
+
+    assert [e.url for e in document.entries] == [
+        "https://plain.example/b",
+        "https://plain.example/c",
+    ]
+    assert document.not_urls == 1
+
+
 def test_plain_text_with_more_other_lines_than_urls_is_no_sitemap() -> None:
     body = b"Service unavailable\nPlease try again later\nhttps://status.example/\n"
     with pytest.raises(DiscoveryError) as error:
