@@ -58,18 +58,23 @@ _ZONE_WORD = re.compile(r"\s*(?:UTC|GMT)\s*(?:([+-])(\d{1,2}):?(\d{2})?)?$", re.
 _MERIDIEM = re.compile(r"\d\s*([AP])\.?M\.?(?:\s|$)", re.IGNORECASE)
 _CLOCK = re.compile(r"\d{1,2}:\d{2}")
 _SPACED_OFFSET = re.compile(r"(\d:\d\d(?::\d\d(?:\.\d+)?)?)\s+([+-]\d\d:?\d\d)$")
-# A numeric offset after a clock time at the end of a text ("10:00:00 +0200").
-_TRAILING_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*([+-])(\d\d):?(\d\d)\s*$")
+# A numeric offset stated after a clock time ("10:00:00 +0200", "T1000+02") or after
+# GMT or UTC ("GMT+5:30"), wherever it stands in the text.
+_STATED_OFFSET = re.compile(
+    r"(?:\d:\d\d(?::\d\d)?(?:[.,]\d+)?|T\d\d(?:\d\d){0,2}(?:[.,]\d+)?|\b(?:GMT|UTC))"
+    r"\s*([+-])(\d\d?)(?::?(\d\d))?(?!\d)",
+    re.IGNORECASE,
+)
 # A trailing zone abbreviation ("EET", "CEST"), which email.utils may not know.
-_ZONE_NAME = re.compile(r"\d\s+(?!AM\b|PM\b)([A-Z]{2,5})$")
+_ZONE_NAME = re.compile(r"\d\s+(?!AM\b|PM\b)([A-Z]{2,5})$", re.IGNORECASE)
 
 
 def parse_date(text: str | None) -> DateValue | None:
     """A date or time as machines write it (ISO 8601, RFC 822/2822, ``YYYY/MM/DD``).
 
     The value keeps its stated offset; zone-less times stay naive; a day, or a zone-less
-    midnight, is a ``date``. None when ``text`` is none of these, or ends in an offset
-    no clock shows ("+0575" is no UTC+06:15).
+    midnight, is a ``date``. None when ``text`` is none of these, or states an offset
+    no clock shows ("+0575" is no UTC+06:15, "+15:00" is east of every clock).
     """
     if text is None:
         return None
@@ -80,21 +85,31 @@ def parse_date(text: str | None) -> DateValue | None:
         return _in_range(_safe_date(int(text[:4]), int(text[5:7]), int(text[8:10])))
     value = _parse_iso(text) or _parse_rfc822(text) or _parse_slashed(text)
     if isinstance(value, datetime):
+        offset = value.utcoffset()
+        if offset is not None and not _WESTMOST <= offset <= _EASTMOST:
+            return None
         return _in_range(_day_if_zoneless_midnight(value))
     return _in_range(value)
 
 
 def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
     """A feed entry's date: ``text`` by parse_date, else feedparser's own parse of it
-    (``parsed``, a UTC struct_time) for the formats only feedparser knows, and for a
-    zone named by an abbreviation that feedparser knows and parse_date does not
-    ("MEST"). An abbreviation neither knows ("EET") stays a zone-less time: feedparser
-    would read it as UTC. feedparser reads a text without clock time as midnight UTC:
-    that is a day, kept as such."""
+    (``parsed``, a UTC struct_time) for the formats only feedparser knows. A time
+    followed by a zone abbreviation that parse_date does not know is read without it and
+    given the offset feedparser's table names ("MEST": UTC+2); one that table does not
+    know either ("EET", which feedparser would read as UTC) stays a zone-less time.
+    feedparser reads a text without clock time as midnight UTC: that is a day, kept as
+    such."""
     value = parse_date(text)
-    named_zone = text is not None and _feedparser_zone_name(text)
-    zone_less = isinstance(value, datetime) and value.tzinfo is None
-    if not parsed or (value is not None and not (zone_less and named_zone)):
+    zone = _ZONE_NAME.search(text or "")
+    if text is not None and zone is not None and (value is None or _is_zone_less(value)):
+        local = value if value is not None else parse_date(text[: zone.start(1)])
+        hours = _feedparser_zone_hours(zone.group(1))
+        if hours is None or not _is_zone_less(local):
+            return local
+        assert isinstance(local, datetime)
+        return local.replace(tzinfo=timezone(timedelta(hours=hours)))
+    if not parsed or value is not None:
         return value
     if text is not None and _impossible_offset(text):
         return None  # parse_date refused it; feedparser would apply it
@@ -110,28 +125,32 @@ def parse_feed_date(text: str | None, parsed: Any = None) -> DateValue | None:
     return _in_range(instant)
 
 
-def _feedparser_zone_name(text: str) -> bool:
-    """Whether ``text`` ends in a zone abbreviation that feedparser's date parser knows
-    (any other it takes for UTC)."""
+def _is_zone_less(value: DateValue | None) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is None
+
+
+def _feedparser_zone_hours(zone: str) -> int | None:
+    """The offset in hours of the zone abbreviation ``zone`` in feedparser's table of
+    them, or None when it is not there (feedparser then takes it for UTC)."""
     from feedparser.datetimes.rfc822 import timezone_names
 
-    match = _ZONE_NAME.search(text)
-    return match is not None and match.group(1).lower() in timezone_names
+    hours = timezone_names.get(zone.lower())
+    return hours if isinstance(hours, int) else None
 
 
 def _impossible_offset(text: str) -> bool:
-    """Whether ``text`` ends in a numeric offset that no clock on Earth shows (beyond
-    UTC-12:00 or UTC+14:00, or 60 minutes or more). feedparser applies it all the same
-    ("+2500" puts the time a day back, "+9900" four days): such a date is unreadable,
-    not a date to trust."""
-    match = _TRAILING_OFFSET.search(text)
-    if match is None:
-        return False
-    sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3))
-    offset = timedelta(hours=hours, minutes=minutes)
-    if sign == "-":
-        offset = -offset
-    return minutes >= 60 or not _WESTMOST <= offset <= _EASTMOST
+    """Whether ``text`` states a numeric offset that no clock on Earth shows (beyond
+    UTC-12:00 or UTC+14:00, or 60 minutes or more). The parsers apply it all the same
+    (feedparser reads "+2500" as a day back, "+9900" as four days; email.utils "+0575"
+    as UTC+06:15): such a date is unreadable, not a date to trust."""
+    for match in _STATED_OFFSET.finditer(text):
+        sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3) or 0)
+        offset = timedelta(hours=hours, minutes=minutes)
+        if sign == "-":
+            offset = -offset
+        if minutes >= 60 or not _WESTMOST <= offset <= _EASTMOST:
+            return True
+    return False
 
 
 def in_safe_years(value: date) -> bool:

@@ -136,10 +136,24 @@ def test_feedparser_parse_is_the_fallback_for_formats_only_it_knows() -> None:
     assert parse_feed_date("garbage", (2023, 13, 40, 0, 0, 0, 0, 0, 0)) is None
 
 
-def test_a_zone_name_feedparser_does_not_know_stays_a_local_time() -> None:
-    # feedparser reads "EET" (UTC+2) as UTC: the article was stored two hours late.
-    text = "6 Dec 2023 10:46 EET"
-    assert parse_feed_date(text, feedparser_date(text)) == datetime(2023, 12, 6, 10, 46)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # feedparser reads "EET" (UTC+2) as UTC: the article was stored two hours late.
+        ("6 Dec 2023 10:46 EET", datetime(2023, 12, 6, 10, 46)),
+        ("2023-12-06T10:46:00 MSK", datetime(2023, 12, 6, 10, 46)),
+        # A zone feedparser knows, after a time only parse_date reads: feedparser took
+        # the day alone, as midnight UTC.
+        ("2023-12-06 10:46 MEST", datetime(2023, 12, 6, 10, 46, tzinfo=PLUS_2)),
+        ("Wed, 06 Dec 2023 10:46:00 mest", datetime(2023, 12, 6, 10, 46, tzinfo=PLUS_2)),
+    ],
+)
+def test_a_zone_name_is_read_as_feedparser_names_it_or_the_time_stays_local(
+    text: str, expected: datetime
+) -> None:
+    value = parse_feed_date(text, feedparser_date(text))
+    assert value == expected
+    assert isinstance(value, datetime) and value.tzinfo == expected.tzinfo
 
 
 @pytest.mark.parametrize(
@@ -150,6 +164,15 @@ def test_a_zone_name_feedparser_does_not_know_stays_a_local_time() -> None:
         "Mon, 02 Dec 2024 10:00:00 +9900",  # feedparser: four days back
         "Mon, 02 Dec 2024 10:00:00 +0575",  # read as UTC+06:15
         "Mon, 02 Dec 2024 10:00:00 -1300",  # west of any clock
+        "Mon, 02 Dec 2024 10:00:00 GMT+0575",  # the offset after GMT
+        "Mon, 02 Dec 2024 10:00:00 UTC+5:75",
+        "Mon, 02 Dec 2024 10:00:00 GMT+1500",
+        "2024-12-02T10:00:00+15",  # ISO 8601 with hours only
+        "20241202T100000+2000",  # ISO 8601's basic format
+        "2024-12-02T10:00:00,123+20:00",
+        "Mon Dec 02 10:00:00 +2000 2024",  # not at the end
+        "Mon, 02 Dec 2024 10:00:00 +9900 GMT",  # feedparser: four days back
+        "Mon, 02 Dec 2024 10:00:00 +2500 (XYZ)",
     ],
 )
 def test_an_offset_no_clock_shows_makes_the_date_unreadable(text: str) -> None:
