@@ -86,14 +86,15 @@ def runs(database: SQLiteDatabase) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize(
-    "down_from",
+    ("down_from", "journalled"),
     [
-        0,  # down before the run started: no row at all
-        1,  # down before it ended: its row stayed "running"
+        (0, ["ok"]),  # down before the run started: no row at all
+        (1, ["ok"]),  # down before it ended: its row stayed "running"
+        (2, []),  # up throughout: the row holds the run, nothing to journal
     ],
 )
 def test_a_run_the_database_missed_is_journalled_and_written_by_the_catch_up(
-    tmp_path: Path, down_from: int
+    tmp_path: Path, down_from: int, journalled: list[str]
 ) -> None:
     database = SQLiteDatabase(tmp_path / "scraper.db")
     database.migrate()
@@ -104,25 +105,10 @@ def test_a_run_the_database_missed_is_journalled_and_written_by_the_catch_up(
     try:
         result = asyncio.run(job.run(source()))
 
-        assert [run.status for run in load_pending(engine.files.root).runs] == ["ok"]
-        assert load_pending(engine.files.root).runs[0].run_id == result.run_id
+        journal = load_pending(engine.files.root)
+        assert [run.status for run in journal.runs] == journalled
+        assert all(run.run_id == result.run_id for run in journal.runs)
         sync_pending(database, engine.files)
-        assert runs(database) == [("city", "ok", 1)]
-    finally:
-        database.close()
-
-
-def test_a_run_the_database_heard_end_is_not_journalled(tmp_path: Path) -> None:
-    database = SQLiteDatabase(tmp_path / "scraper.db")
-    database.migrate()
-    engine = OneArticleEngine(tmp_path / "articles")
-    books = Books(database)
-    books.down_from = 2
-    job = CrawlJob(engine, books, logging.getLogger("test"), lambda: False)
-    try:
-        asyncio.run(job.run(source()))
-
-        assert load_pending(engine.files.root).runs == []
         assert runs(database) == [("city", "ok", 1)]
     finally:
         database.close()

@@ -349,6 +349,12 @@ def article_line(**changes: object) -> str:
         (claim_line(article_id="../../etc"), "article_id: not an article id"),
         (claim_line(created_at="2024-05-02"), "created_at: not an ISO"),
         (claim_line(created_at=...), "expected the keys of a claim"),
+        (claim_line(kind="alias", url="file:///etc/passwd"), "url: not an http(s) URL"),
+        (
+            claim_line(kind="alias", created_at=...),
+            "expected the keys of an alias (article_id, created_at, kind, url), got "
+            "article_id, kind, url",
+        ),
     ],
 )
 def test_each_malformed_sighting_or_provenance_is_skipped_with_its_reason(
@@ -360,6 +366,7 @@ def test_each_malformed_sighting_or_provenance_is_skipped_with_its_reason(
     journal = load_pending(root)
 
     assert journal.entries == [] and journal.discoveries == [] and journal.claims == []
+    assert journal.aliases == []
     assert len(journal.skipped) == 1 and reason in journal.skipped[0], journal.skipped
 
 
@@ -558,92 +565,38 @@ def test_db_sync_counts_a_row_the_database_refuses_and_stores_the_rest(
         db.close()
 
 
-def test_a_claim_made_while_the_database_is_down_is_stored_by_the_catch_up(
-    root: Path, tmp_path: Path
+@pytest.mark.parametrize("kind", ["claim", "alias"])
+def test_a_claim_or_alias_made_while_the_database_is_down_is_stored_by_the_catch_up(
+    root: Path, tmp_path: Path, kind: str
 ) -> None:
-    # A claim lost with the outage let the page it names be stored a second time.
-    claimed = "https://news.example.org/original"
-    claim = ClaimRecord(claimed, dated(1).id, datetime(2024, 5, 2, 10, 0, tzinfo=UTC))
+    # A claim lost with the outage let the page it names be stored a second time; an
+    # alias lost cost a fetch of its page at every later crawl until one found the
+    # database up.
+    url = "https://news.example.org/other-url"
+    moment = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
+    record = (ClaimRecord if kind == "claim" else AliasRecord)(url, dated(1).id, moment)
     sink = ArticleSink(FileStore(root), None)
     summary = CrawlSummary("city")
 
     async def crawl() -> None:
         await sink.store(dated(1), "city", summary)
-        sink.claim(claim)
+        (sink.claim if isinstance(record, ClaimRecord) else sink.alias)(record)
         await sink.flush()
 
     asyncio.run(crawl())
-    assert load_pending(root).claims == [claim]
-
-    db = SQLiteDatabase(tmp_path / "scraper.db")
-    db.migrate()
-    try:
-        assert sync_pending(db, FileStore(root)) == 1
-        assert db.claims() == {claimed: dated(1).id}
-        assert not pending_path(root).exists()
-    finally:
-        db.close()
-
-
-def test_an_alias_made_while_the_database_is_down_is_stored_by_the_catch_up(
-    root: Path, tmp_path: Path
-) -> None:
-    # An alias lost with the outage cost a fetch of its page at every later crawl until
-    # one found the database up, and the alias's history of when it was made.
-    moved = "https://news.example.org/moved-here"
-    alias = AliasRecord(moved, dated(1).id, datetime(2024, 5, 2, 10, 0, tzinfo=UTC))
-    sink = ArticleSink(FileStore(root), None)
-    summary = CrawlSummary("city")
-
-    async def crawl() -> None:
-        await sink.store(dated(1), "city", summary)
-        sink.alias(alias)
-        await sink.flush()
-
-    asyncio.run(crawl())
-    assert load_pending(root).aliases == [alias]
-
-    db = SQLiteDatabase(tmp_path / "scraper.db")
-    db.migrate()
-    try:
-        assert sync_pending(db, FileStore(root)) == 1
-        assert db.aliases() == {moved: dated(1).id}
-        assert not pending_path(root).exists()
-    finally:
-        db.close()
-
-
-@pytest.mark.parametrize(
-    ("text", "reason"),
-    [
-        (
-            json.dumps({"kind": "alias", "url": "https://x.example/a", "article_id": "X"}),
-            "expected the keys of an alias (article_id, created_at, kind, url), got "
-            "article_id, kind, url",
-        ),
-        (
-            json.dumps(
-                {
-                    "kind": "alias",
-                    "url": "file:///etc/passwd",
-                    "article_id": "0123456789abcdef",
-                    "created_at": "2024-05-02T10:00:00+00:00",
-                }
-            ),
-            "url: not an http(s) URL",
-        ),
-    ],
-)
-def test_each_malformed_alias_line_is_skipped_with_its_reason(
-    root: Path, text: str, reason: str
-) -> None:
-    root.mkdir()
-    write_journal(root, text)
-
     journal = load_pending(root)
+    assert (journal.claims, journal.aliases) == (
+        ([record], []) if kind == "claim" else ([], [record])
+    )
 
-    assert journal.aliases == []
-    assert journal.skipped == [f"line 1: {reason}"]
+    db = SQLiteDatabase(tmp_path / "scraper.db")
+    db.migrate()
+    try:
+        assert sync_pending(db, FileStore(root)) == 1
+        assert (db.claims() if kind == "claim" else db.aliases()) == {url: dated(1).id}
+        assert not pending_path(root).exists()
+    finally:
+        db.close()
 
 
 def test_lines_journalled_during_a_catch_up_wait_for_the_next_one(
@@ -711,7 +664,7 @@ def run_line(**changes: object) -> str:
         "run_id": 7,
     }
     value.update(changes)
-    return json.dumps({k: v for k, v in value.items() if v != "-"})
+    return json.dumps({k: v for k, v in value.items() if v is not ...})
 
 
 @pytest.mark.parametrize(
@@ -739,7 +692,7 @@ def run_line(**changes: object) -> str:
         (run_line(job_id=2**63), "job_id: not a positive 64-bit integer"),
         (run_line(worker="a\nb"), "worker: not a short one-line string"),
         (
-            run_line(run_id="-"),
+            run_line(run_id=...),
             "expected the keys of a run (counts, finished_at, job_id, kind, run_id, source_id, "
             "started_at, status, worker), got counts, finished_at, job_id, kind, source_id, "
             "started_at, status, worker",
