@@ -595,7 +595,7 @@ _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 # An http(s) URL alone on its line: no space (Unicode's line and paragraph separators
 # included), no control character, no U+FFFD (bytes the encoding could not read).
 _TEXT_SITEMAP_URL = re.compile(r"(?i:https?)://[^\s\x00-\x1f\x7f\ufffd]+")
-_TEXT_SITEMAP_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_TEXT_SITEMAP_LINE = re.compile(r"[^\r\n]+")
 
 
 def _utf8_from_wide(body: bytes) -> bytes:
@@ -614,21 +614,28 @@ def _parse_text_sitemap(body: bytes, url: str, max_items: int | None) -> Sitemap
     comment, a line cut short) is skipped and counted, not taken for the end of the
     sitemap; a text of more such lines than URLs is no sitemap (an error page in plain
     text, say)."""
-    # Lines end at CR and LF only: str.splitlines also breaks at U+2028, form feeds...,
-    # which would cut a URL and keep its first part as if it were whole.
-    text = body.decode("utf-8", "replace")
-    lines = [line.strip() for line in _TEXT_SITEMAP_LINE_BREAK.split(text)]
-    lines = [line for line in lines if line]
-    urls = [line for line in lines if _TEXT_SITEMAP_URL.fullmatch(line)]
-    not_urls = len(lines) - len(urls)
-    if not urls or not_urls > len(urls):
+    kept: list[str] = []  # undated: the first ones
+    urls = not_urls = 0
+    # Read a line at a time, keeping only what is used: millions of short lines held as
+    # a list cost hundreds of MB. Lines end at CR and LF only: str.splitlines also
+    # breaks at U+2028, form feeds..., which would cut a URL and keep its first part.
+    for match in _TEXT_SITEMAP_LINE.finditer(body.decode("utf-8", "replace")):
+        line = match.group().strip()
+        if not line:
+            continue
+        if not _TEXT_SITEMAP_URL.fullmatch(line):
+            not_urls += 1
+            continue
+        urls += 1
+        if max_items is None or len(kept) < max_items:
+            kept.append(line)
+    if not urls or not_urls > urls:
         raise DiscoveryError("not a sitemap")
-    kept = urls if max_items is None else urls[:max_items]  # undated: the first ones
     return SitemapDocument(
         kind="urlset",
         # Joined as an XML sitemap's entries are ("HTTPS://" becomes "https://").
         entries=[Entry(url=_join(url, u)) for u in kept],
-        dropped=len(urls) - len(kept),
+        dropped=urls - len(kept),
         not_urls=not_urls,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import re
+import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -514,6 +515,20 @@ def test_a_text_sitemap_line_is_a_url_whole_or_not_at_all(broken: str) -> None:
         "https://plain.example/c",
     ]
     assert document.not_urls == 1
+
+
+def test_a_text_sitemap_of_millions_of_short_lines_is_read_in_bounded_memory() -> None:
+    # Held as lists of lines, 4.5 MB of short lines took ~100 MB while being read (a
+    # stranger's file, in the crawl process).
+    body = b"https://plain.example/a\n" + b"ab\n" * 1_500_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DiscoveryError):
+            parse_sitemap(body, f"{BASE}/sitemap.txt", max_items=10_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20
 
 
 def test_plain_text_with_more_other_lines_than_urls_is_no_sitemap() -> None:
