@@ -15,6 +15,7 @@ from rich.table import Table
 
 from scraper.config import Settings, Source
 from scraper.crawl import CrawlOptions, CrawlReport, CrawlService, outcome_of
+from scraper.logs import one_line
 from scraper.reactor import run_in_reactor
 from scraper.service.job import worker_name
 from scraper.service.orphans import close_orphaned_runs
@@ -88,7 +89,10 @@ async def finish_runs(
     if database is not None and report.database_error is None:
         runs = await _closed_in_database(database, runs)
     if runs and journal is not None:
-        await asyncio.to_thread(note_pending, journal, [], runs=runs)
+        try:
+            await asyncio.to_thread(note_pending, journal, [], runs=runs)
+        except OSError as exc:  # the output folder's own failure is reported already
+            log.error("crawl runs not recorded: %s", one_line(exc))
 
 
 async def _closed_in_database(database: Database, runs: list[RunRecord]) -> list[RunRecord]:

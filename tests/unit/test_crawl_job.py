@@ -145,3 +145,20 @@ def test_a_manual_crawl_journals_the_runs_whose_rows_it_could_not_close(tmp_path
     finally:
         failing.close()
         database.close()
+
+
+def test_a_run_that_cannot_be_journalled_is_logged_not_a_crash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The database down and the output folder unwritable: the crawl reports the folder;
+    # journalling its run raised instead (the crawl ended "crashed").
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the output folder should be")
+    started = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
+    report = CrawlReport({"city": CrawlSummary("city")})
+
+    asyncio.run(finish_runs(None, {}, report, [source()], started, blocked / "articles"))
+
+    assert [r.message for r in caplog.records if r.levelname == "ERROR"] == [
+        f"crawl runs not recorded: [Errno 20] Not a directory: '{blocked / 'articles'}'"
+    ]
