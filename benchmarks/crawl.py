@@ -35,10 +35,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import importlib.metadata
 import importlib.util
 import json
 import multiprocessing
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -457,6 +459,27 @@ def load_average() -> str:
         return "?"
 
 
+def machine() -> str:
+    """The processor and the versions that set the ceiling: ratios measured on one
+    processor do not carry to another (docs/performance.md, "Thirteenth round")."""
+    processor = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                processor = f"{line.partition(':')[2].strip()} ({processor})"
+                break
+    except OSError:
+        pass
+    import lxml.etree
+
+    libxml2 = ".".join(map(str, lxml.etree.LIBXML_VERSION))
+    return (
+        f"{processor}; Python {platform.python_version()}, "
+        f"trafilatura {importlib.metadata.version('trafilatura')}, "
+        f"lxml {importlib.metadata.version('lxml')} (libxml2 {libxml2})"
+    )
+
+
 def report_crawl(label: str, run: Run) -> None:
     print(f"{label}: {run.pages} pages, {run.rate:.1f} pages/s ({run.seconds:.1f} s wall)")
 
@@ -482,6 +505,7 @@ def main() -> None:
         f"{os.cpu_count()} cores, {processes} extraction processes, "
         f"load average {load_average()}"
     )
+    print(f"machine: {machine()}")
     figures: dict[str, float | int | list[float] | None] = {}
 
     # The ceiling is measured on both sides of each crawl and averaged: this machine's
