@@ -23,8 +23,13 @@ under distinct URLs when N is larger; synthetic pages without the corpus):
   default; pages repeat under distinct URLs).
 
 With ``--peers`` it also times trafilatura's own command line (``trafilatura -i`` on the
-pages' URLs from the same local server, ``--parallel`` as many as the workers) and, when
-installed, newspaper4k and news-please on the same pages, each as a ratio to the ceiling.
+pages' URLs from the same local server, ``--parallel`` as many as the workers), and
+newspaper4k and news-please fetching the same URLs in as many processes
+(``benchmarks/peer.py``), each as a ratio to the ceiling. Neither is a dependency of this
+project: install them in a virtual environment of their own and name its Python,
+
+    python3 -m venv /tmp/peers && /tmp/peers/bin/pip install newspaper4k news-please
+    python benchmarks/crawl.py --peers --peers-python /tmp/peers/bin/python
 
 Load on the machine distorts wall figures (pages/s, the ratio) much more than CPU
 figures: the load average is printed before and after, quote figures from a quiet run.
@@ -36,7 +41,6 @@ import argparse
 import asyncio
 import gzip
 import importlib.metadata
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -400,6 +404,45 @@ def trafilatura_cli(pages: Sequence[bytes], processes: int) -> float | None:
         return len(pages) / run.seconds
 
 
+PEERS = {"newspaper4k": "newspaper", "news-please": "newsplease"}
+
+
+def peer(name: str, pages: Sequence[bytes], processes: int, python: str) -> float | None:
+    """Pages per second of ``benchmarks/peer.py`` running the peer ``name`` (its own
+    downloads from the local server, extraction and output files) with ``python``; None
+    when that Python lacks the peer or the peer gave text for under half the pages."""
+    module = PEERS[name]
+    found = subprocess.run(
+        [
+            python,
+            "-c",
+            f"import importlib.util, sys; sys.exit(not importlib.util.find_spec({module!r}))",
+        ],
+        capture_output=True,
+    )
+    if found.returncode != 0:
+        print(f"{name}: not installed for {python} (see --peers-python)")
+        return None
+    with served_site(pages) as (_server, urls):
+        folder = output_folder()
+        listing = folder / "urls.txt"
+        listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+        script = str(Path(__file__).with_name("peer.py"))
+        command = [python, script, name, str(listing), str(folder / "out")]
+        command += ["--processes", str(processes)]
+        run, code, err = run_and_watch(command, folder, dict(os.environ), pss=False)
+        texts = sum(
+            1
+            for record in (folder / "out").glob("*.json")
+            if json.loads(record.read_text(encoding="utf-8")).get("text")
+        )
+        if code != 0 or texts < len(pages) // 2:
+            print(f"  {name} ({code}) gave text for {texts} pages: {err.strip()[-300:]}")
+            return None
+        print(f"  {name} gave text for {texts} of {len(pages)} pages")
+        return len(pages) / run.seconds
+
+
 # --- report ---------------------------------------------------------------------------
 
 
@@ -494,6 +537,11 @@ def main() -> None:
     parser.add_argument("--big-pages", type=int, default=5000, help="0: no large crawl")
     parser.add_argument("--no-single", action="store_true", help="skip the one-article crawl")
     parser.add_argument("--peers", action="store_true", help="time the other tools too")
+    parser.add_argument(
+        "--peers-python",
+        default=sys.executable,
+        help="the Python with newspaper4k and news-please installed (default: this one)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -597,9 +645,13 @@ def main() -> None:
                 f"{rate / ceiling_rate:.2f} of the ceiling"
             )
             figures["trafilatura_cli_ratio"] = rate / ceiling_rate
-        for name in ("newspaper", "newsplease"):
-            if importlib.util.find_spec(name) is None:
-                print(f"{name}: not installed")
+        for name in PEERS:
+            rate = peer(name, pages, processes, args.peers_python)
+            if rate is not None:
+                print(
+                    f"{name + ':':20} {rate:7.1f} pages/s, {rate / ceiling_rate:.2f} of the ceiling"
+                )
+                figures[f"{name.replace('-', '_')}_ratio"] = rate / ceiling_rate
     print(f"load average after:  {load_average()}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
