@@ -61,6 +61,7 @@ from statistics import median
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.peer import NOT_INSTALLED, PEERS  # noqa: E402
 from tests.support.cli import Project, scraper_command  # noqa: E402
 from tests.support.corpus import CORPUS_DIR  # noqa: E402
 from tests.support.pages import article_page, article_paragraphs, rss_feed  # noqa: E402
@@ -296,6 +297,13 @@ def served_site(pages: Sequence[bytes]) -> Iterator[tuple[LeanServer, list[str]]
 _OUTPUT_FOLDERS: list[tempfile.TemporaryDirectory[str]] = []
 
 
+def url_listing(folder: Path, urls: list[str]) -> Path:
+    """``folder``/urls.txt: ``urls``, one a line, as the peers read them."""
+    listing = folder / "urls.txt"
+    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    return listing
+
+
 def output_folder() -> Path:
     """A new temporary folder, removed when the benchmark's process exits."""
     kept = tempfile.TemporaryDirectory(prefix="crawl-benchmark-")
@@ -381,8 +389,7 @@ def trafilatura_cli(pages: Sequence[bytes], processes: int) -> float | None:
 
     with served_site(pages) as (_server, urls):
         folder = output_folder()
-        listing = folder / "urls.txt"
-        listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+        listing = url_listing(folder, urls)
         # Its defaults wait 5 s between two requests to one host and refuse loopback
         # addresses: neither is what is measured here.
         defaults = (Path(trafilatura.__file__).parent / "settings.cfg").read_text()
@@ -404,33 +411,19 @@ def trafilatura_cli(pages: Sequence[bytes], processes: int) -> float | None:
         return len(pages) / run.seconds
 
 
-PEERS = {"newspaper4k": "newspaper", "news-please": "newsplease"}
-
-
 def peer(name: str, pages: Sequence[bytes], processes: int, python: str) -> float | None:
     """Pages per second of ``benchmarks/peer.py`` running the peer ``name`` (its own
     downloads from the local server, extraction and output files) with ``python``; None
     when that Python lacks the peer or the peer gave text for under half the pages."""
-    module = PEERS[name]
-    found = subprocess.run(
-        [
-            python,
-            "-c",
-            f"import importlib.util, sys; sys.exit(not importlib.util.find_spec({module!r}))",
-        ],
-        capture_output=True,
-    )
-    if found.returncode != 0:
-        print(f"{name}: not installed for {python} (see --peers-python)")
-        return None
     with served_site(pages) as (_server, urls):
         folder = output_folder()
-        listing = folder / "urls.txt"
-        listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
         script = str(Path(__file__).with_name("peer.py"))
-        command = [python, script, name, str(listing), str(folder / "out")]
+        command = [python, script, name, str(url_listing(folder, urls)), str(folder / "out")]
         command += ["--processes", str(processes)]
         run, code, err = run_and_watch(command, folder, dict(os.environ), pss=False)
+        if code == NOT_INSTALLED:
+            print(f"{err.strip()} (see --peers-python)")
+            return None
         texts = sum(
             1
             for record in (folder / "out").glob("*.json")

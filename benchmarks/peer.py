@@ -14,8 +14,10 @@ name images on hosts this machine cannot reach, and the crawl fetches none eithe
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
+import sys
 import warnings
 from collections.abc import Callable
 from multiprocessing import get_context
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 Extractor = Callable[[str], dict[str, Any]]
+# The exit status when the peer's library is not installed for this Python.
+NOT_INSTALLED = 3
 
 
 def newspaper4k(url: str) -> dict[str, Any]:
@@ -49,16 +53,20 @@ def news_please(url: str) -> dict[str, Any]:
     }
 
 
-PEERS: dict[str, Extractor] = {"newspaper4k": newspaper4k, "news-please": news_please}
+# Each peer's name, the module it imports and how it extracts a URL.
+PEERS: dict[str, tuple[str, Extractor]] = {
+    "newspaper4k": ("newspaper", newspaper4k),
+    "news-please": ("newsplease", news_please),
+}
 
 
 def _extract(job: tuple[str, int, str, str]) -> bool:
     """Fetch and extract one URL into ``<folder>/<number>.json``; True when it gave text."""
     peer, number, url, folder = job
     try:
-        record = PEERS[peer](url)
+        record = PEERS[peer][1](url)
     except Exception as exc:  # a peer's failure on one page is its result for that page
-        record = {"url": url, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        record = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     record["url"] = url
     path = Path(folder) / f"{number}.json"
     path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
@@ -72,6 +80,9 @@ def main() -> None:
     parser.add_argument("output", type=Path, help="a folder for the records")
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
+    if importlib.util.find_spec(PEERS[args.peer][0]) is None:
+        print(f"{args.peer}: not installed for {sys.executable}", file=sys.stderr)
+        sys.exit(NOT_INSTALLED)
     urls = args.urls.read_text(encoding="utf-8").split()
     args.output.mkdir(parents=True, exist_ok=True)
     jobs = [(args.peer, n, url, str(args.output)) for n, url in enumerate(urls)]
